@@ -1,0 +1,48 @@
+# Updraft's workflow. `make run` and `make test` work on a fresh machine with nothing else
+# done first: both start with `setup`, which is idempotent and fast when nothing changed.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+CODE := updraft adapter scalers provisioner kube tests bench
+
+.PHONY: help setup run test unit integration e2e lint fmt cluster-up cluster-down bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
+	@bash hack/setup.sh
+
+run: setup cluster-up  ## start the main job on its embedded default (for now: the control plane)
+
+test: setup lint  ## install what the tests need, lint, then run every test tier
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: setup  ## unit tests only (no servers, no cluster)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup  ## tests against real servers on loopback
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e: setup  ## tests against the real control plane
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: setup  ## ruff, mypy --strict, import-linter
+	.venv/bin/ruff check $(CODE)
+	.venv/bin/ruff format --check $(CODE)
+	.venv/bin/mypy $(CODE)
+	.venv/bin/lint-imports
+
+fmt: setup  ## apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix $(CODE)
+	.venv/bin/ruff format $(CODE)
+
+cluster-up: setup  ## start the test control plane in the background (.cache/cluster/kubeconfig)
+	@$(PY) -m tests.cluster up
+
+cluster-down:  ## stop the test control plane and remove its state
+	@if [ -x $(PY) ]; then $(PY) -m tests.cluster down; else rm -rf .cache/cluster; fi
+
+bench: setup  ## run every benchmark; JSON reports go to .cache/bench/
+	@bash hack/bench.sh

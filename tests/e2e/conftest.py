@@ -1,0 +1,54 @@
+"""The real control plane for e2e tests: started once per session (or reused when
+`make cluster-up` already runs one), an async kubernetes client, a namespace per test, and the
+components' log tails attached to every failed test's report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Generator, Iterator
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from tests.cluster.controlplane import ControlPlane, running
+from tests.e2e.manifests import body
+
+_PLANE = pytest.StashKey[ControlPlane]()
+
+
+@pytest.fixture(scope="session")
+def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
+    with running() as cp:
+        request.config.stash[_PLANE] = cp
+        yield cp
+
+
+@pytest.fixture(scope="session")
+async def kube(control_plane: ControlPlane) -> AsyncIterator[client.ApiClient]:
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(control_plane.kubeconfig), client_configuration=configuration
+    )
+    async with client.ApiClient(configuration=configuration) as api:
+        yield api
+
+
+@pytest.fixture
+async def namespace(kube: client.ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace, deleted after the test."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube)
+    await core.create_namespace(body(client.V1Namespace, {"metadata": {"name": name}}))
+    yield name
+    await core.delete_namespace(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    cp = item.config.stash.get(_PLANE, None)
+    if report.failed and cp is not None:
+        report.sections.append(("control plane logs", cp.log_tails()))
+    return report
