@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 CODE := updraft adapter scalers provisioner kube tests bench
 
-.PHONY: help setup run test unit integration e2e lint fmt cluster-up cluster-down bench
+.PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,7 +28,8 @@ integration: setup  ## tests against real servers on loopback
 e2e: setup  ## tests against the real control plane
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
-lint: setup  ## ruff, mypy --strict, import-linter
+lint: setup  ## ruff, mypy --strict, import-linter, generated stubs match proto/
+	@bash hack/proto.sh --check
 	.venv/bin/ruff check $(CODE)
 	.venv/bin/ruff format --check $(CODE)
 	.venv/bin/mypy $(CODE)
@@ -37,6 +38,9 @@ lint: setup  ## ruff, mypy --strict, import-linter
 fmt: setup  ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix $(CODE)
 	.venv/bin/ruff format $(CODE)
+
+proto: setup  ## regenerate scalers/_pb/ from proto/ (grpcio-tools pinned to grpcio)
+	@bash hack/proto.sh
 
 cluster-up: setup  ## start the test control plane in the background (.cache/cluster/kubeconfig)
 	@$(PY) -m tests.cluster up
