@@ -1,5 +1,34 @@
-"""The one shared Kubernetes layer: client setup, informers (list + watch with 410 re-list),
-leader election and CRD helpers.
+"""The one shared Kubernetes layer: client setup, raw JSON calls, informers (list + watch with
+410 re-list) and leader election.
 
 It imports nothing of ours, so every other package can stand on it.
 """
+
+from kube.client import CONFIGMAPS, EVENTS, JSON, LEASES, NODES, PODS, Api, Resource, connect
+from kube.errors import ApiError, ConfigError, ConflictError, GoneError, KubeError, NotFoundError
+from kube.informer import Event, Informer, InformerSettings, key_of
+from kube.leader import LeaderElector, LeaderSettings
+
+__all__ = [
+    "CONFIGMAPS",
+    "EVENTS",
+    "JSON",
+    "LEASES",
+    "NODES",
+    "PODS",
+    "Api",
+    "ApiError",
+    "ConfigError",
+    "ConflictError",
+    "Event",
+    "GoneError",
+    "Informer",
+    "InformerSettings",
+    "KubeError",
+    "LeaderElector",
+    "LeaderSettings",
+    "NotFoundError",
+    "Resource",
+    "connect",
+    "key_of",
+]

@@ -1,1 +1,2 @@
-"""The test control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback."""
+"""The test control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok."""

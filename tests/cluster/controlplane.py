@@ -247,6 +247,15 @@ class ControlPlane:
         if self.state_dir.exists():
             subprocess.run(["rm", "-rf", str(self.state_dir)], check=True)
 
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (what kube-apiserver does every 5 min); watches
+        from an older resourceVersion that etcd serves then fail with 410 Gone."""
+        base = f"http://127.0.0.1:{self.ports().etcd_client}/v3/kv"
+        head = _post_json(f"{base}/range", {"key": "AA=="})  # any key: we want the header
+        revision = int(head["header"]["revision"])
+        _post_json(f"{base}/compaction", {"revision": revision, "physical": True})
+        return revision
+
     def peak_memory(self) -> dict[str, int]:
         """Peak resident memory (VmHWM) of each running component, in KiB."""
         peaks: dict[str, int] = {}
@@ -353,6 +362,9 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
+                # PodTemplates are watched straight from etcd (no watch cache), so a test can
+                # compact etcd's history and get a real 410 Gone from a watch.
+                "--watch-cache-sizes=podtemplates#0",
             ]
         if component == "kube-controller-manager":
             kc = s / "controller-manager.kubeconfig"
@@ -455,6 +467,13 @@ class ControlPlane:
             return False
         spec = json.loads(body).get("spec", {})
         return bool(spec.get("holderIdentity"))
+
+
+def _post_json(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10.0) as r:
+        answer: dict[str, Any] = json.loads(r.read())
+        return answer
 
 
 def _http_ok(url: str, ctx: ssl.SSLContext | None) -> bool:

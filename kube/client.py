@@ -1,0 +1,192 @@
+"""Building an API client and speaking raw JSON to the apiserver.
+
+Owns credentials loading (a kubeconfig path, else in-cluster) and the few raw calls the
+informer and leader election need (get, create, replace, list, watch stream), returning plain
+JSON dicts. It must not interpret objects: typed views belong to the packages that own them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.config import ConfigException
+
+from kube.errors import ApiError, ConfigError
+
+JSON = dict[str, Any]
+
+
+async def connect(kubeconfig: str | None = None) -> client.ApiClient:
+    """An ApiClient from `kubeconfig`, or from the pod's service account when it is None."""
+    configuration = client.Configuration()
+    try:
+        if kubeconfig is not None:
+            await config.load_kube_config(
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        else:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError) as e:
+        where = kubeconfig or "in-cluster service account"
+        raise ConfigError(f"cannot load Kubernetes credentials from {where}: {e}") from e
+    return client.ApiClient(configuration=configuration)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of object on the API: where to list, watch and write it."""
+
+    group: str
+    """API group; "" for the core group."""
+    version: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/api/{self.version}" if self.group == "" else f"/apis/{self.group}/{self.version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+LEASES = Resource("coordination.k8s.io", "v1", "leases", namespaced=True)
+CONFIGMAPS = Resource("", "v1", "configmaps", namespaced=True)
+EVENTS = Resource("", "v1", "events", namespaced=True)
+PODS = Resource("", "v1", "pods", namespaced=True)
+NODES = Resource("", "v1", "nodes", namespaced=False)
+
+
+class Api:
+    """Raw JSON calls on one ApiClient. Every failure status becomes an `ApiError`."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.client = api_client
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: JSON | None = None,
+        request_timeout: float | None = 30.0,
+    ) -> Any:
+        response = await self.client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=request_timeout,
+        )
+        return response
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: JSON | None = None,
+    ) -> JSON:
+        response = await self._call(method, path, query=query, body=body)
+        try:
+            raw = await response.read()
+        finally:
+            response.release()
+        data = orjson.loads(raw) if raw else {}
+        if response.status >= 400:
+            raise ApiError.from_status(response.status, data)
+        result: JSON = data
+        return result
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
+        return await self.request("GET", resource.path(namespace, name))
+
+    async def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        return await self.request("POST", resource.path(namespace), body=obj)
+
+    async def replace(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        """PUT `obj`; its metadata.resourceVersion makes this a compare-and-swap."""
+        name = obj["metadata"]["name"]
+        return await self.request("PUT", resource.path(namespace, name), body=obj)
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
+        return await self.request("DELETE", resource.path(namespace, name))
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int = 500,
+    ) -> tuple[list[JSON], str]:
+        """Every object (following `continue` pages) and the list's resourceVersion."""
+        items: list[JSON] = []
+        token = ""
+        while True:
+            query = [("limit", str(limit))]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = await self.request("GET", resource.path(namespace), query=query)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or ""
+            if not token:
+                return items, str(meta.get("resourceVersion", ""))
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[JSON]:
+        """The watch events after `resource_version`, until the server ends the stream.
+
+        An ERROR event with a Status is raised as the matching `ApiError` (410 → `GoneError`).
+        """
+        query = [
+            ("watch", "1"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        # The server closes the stream after timeoutSeconds; the client waits a little longer.
+        response = await self._call(
+            "GET", resource.path(namespace), query=query, request_timeout=timeout_seconds + 30
+        )
+        try:
+            if response.status >= 400:
+                raw = await response.read()
+                raise ApiError.from_status(response.status, orjson.loads(raw) if raw else {})
+            while True:
+                line = await response.content.readline()
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                event: JSON = orjson.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise ApiError.from_status(int(status.get("code", 500)), status)
+                yield event
+        finally:
+            response.release()
