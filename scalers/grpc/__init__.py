@@ -1,0 +1,20 @@
+"""The KEDA front door: a grpc.aio server speaking KEDA's `externalscaler` protocol.
+
+A ScaledObject trigger of type `external` / `external-push` names an Updraft scaler in
+`scalerType` and passes the rest of its metadata through; every RPC is answered through the
+same `MetricCache` the metrics adapter uses.
+"""
+
+from scalers.grpc.server import GrpcServer, GrpcSettings
+from scalers.grpc.service import OWN_KEYS, ExternalScalerService, spec_from_metadata
+from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
+
+__all__ = [
+    "OWN_KEYS",
+    "ExternalScalerService",
+    "GrpcServer",
+    "GrpcSettings",
+    "ReloadingServerCredentials",
+    "TlsFiles",
+    "spec_from_metadata",
+]

@@ -1,0 +1,89 @@
+"""The gRPC server process part: the ExternalScaler service, gRPC health and reflection.
+
+Owns the grpc.aio server's lifetime and its listening port; TLS unless plaintext is asked for
+explicitly. It shares the event loop and the `MetricCache` with the metrics adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from scalers._pb import externalscaler_pb2 as pb
+from scalers._pb import externalscaler_pb2_grpc as pb_grpc
+from scalers.cache import MetricCache, TriggerPolicy
+from scalers.grpc.service import DEFAULT_POLICY, ExternalScalerService
+from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+
+@dataclass(frozen=True)
+class GrpcSettings:
+    host: str = "0.0.0.0"
+    """All interfaces: KEDA reaches us through a Service."""
+    port: int = 9090
+    """KEDA's documented examples use 9090 for external scalers; 0 picks a free port."""
+    tls: TlsFiles | None = None
+    plaintext: bool = False
+    """Serve without TLS. Only on explicit request (`--grpc-plaintext`), never by default."""
+    grace: float = 5.0
+    """Seconds in-flight RPCs get to finish when the server stops."""
+
+    def __post_init__(self) -> None:
+        if self.tls is None and not self.plaintext:
+            raise ValueError(
+                "the gRPC server needs TLS files (--grpc-tls-cert/--grpc-tls-key) "
+                "or an explicit --grpc-plaintext"
+            )
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        cache: MetricCache,
+        settings: GrpcSettings,
+        *,
+        known_types: tuple[str, ...],
+        policy: TriggerPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self._settings = settings
+        self.service = ExternalScalerService(cache, known_types=known_types, policy=policy)
+        self.health = health.aio.HealthServicer()
+        self.credentials: ReloadingServerCredentials | None = None
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        server = grpc.aio.server()
+        pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        address = f"{self._settings.host}:{self._settings.port}"
+        if self._settings.plaintext:
+            self.port = server.add_insecure_port(address)
+        else:
+            assert self._settings.tls is not None  # GrpcSettings guarantees it
+            self.credentials = ReloadingServerCredentials(self._settings.tls)
+            self.port = server.add_secure_port(address, self.credentials.credentials)
+        await server.start()
+        self._server = server
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await self.health.set(SERVICE_NAME, serving)
+        await self.health.set("", serving)
+        mode = "plaintext" if self._settings.plaintext else "TLS"
+        log.info("gRPC external scaler serving on %s:%d (%s)", self._settings.host, self.port, mode)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.health.enter_graceful_shutdown()
+            await self._server.stop(self._settings.grace)
+            self._server = None

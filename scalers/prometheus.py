@@ -1,0 +1,337 @@
+"""The ``prometheus`` scaler: one instant query, one number.
+
+Keys, defaults and auth modes follow KEDA's Prometheus scaler, so a trigger moves over unchanged;
+where KEDA silently returns 0 for a result that is not one number (a range vector, a scalar it
+cannot decode) this scaler says what is wrong. It sends ``GET {serverAddress}/api/v1/query``
+without ``time=``, so Prometheus evaluates at its own now and clock skew cannot shift results.
+Sessions come from the shared ``SessionPool``; this module must not open its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
+from scalers.errors import (
+    REDACTED,
+    AuthError,
+    BadResponseError,
+    BadResultError,
+    ConfigError,
+    UnavailableError,
+)
+from scalers.metadata import MetadataReader
+from scalers.sessions import SessionLease, TlsMaterial
+from scalers.spec import TriggerSpec
+
+__all__ = ["PrometheusConfig", "PrometheusScaler", "read_result"]
+
+DEFAULT_TIMEOUT = 3.0
+"""Seconds; KEDA's ``KEDA_HTTP_DEFAULT_TIMEOUT`` (3000 ms), which also fits the 3 s budget KEDA's
+metrics server gives a whole external-scaler round trip."""
+
+_AUTH_MODES = frozenset({"bearer", "basic", "tls", "custom", "apiKey", "oauth"})
+_UNSUPPORTED_MODES = {"apiKey": "not supported by KEDA's Prometheus scaler either", "oauth": ""}
+_AUTH_KEYS_BY_MODE = {
+    "bearer": ("bearerToken",),
+    "basic": ("username", "password"),
+    "tls": ("cert", "key"),
+    "custom": ("customAuthHeader", "customAuthValue"),
+}
+_ERROR_TEXT_MAX = 300
+
+
+def _shown_address(value: str) -> str:
+    """``value`` with any user:password@ replaced, for messages."""
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        return f"{scheme}://{REDACTED}@{rest.split('@', 1)[1]}"
+    return value
+
+
+def _server_address(reader: MetadataReader) -> URL:
+    key = "serverAddress"
+    expected = "an http(s) URL such as http://prometheus.monitoring:9090"
+    value = reader.required_str(key, expected=expected)
+    try:
+        url = URL(value)
+        valid = url.scheme in ("http", "https") and bool(url.host) and url.port is not None
+    except (ValueError, TypeError, UnicodeError):
+        valid = False
+    if not valid:
+        raise reader.error(key, _shown_address(value), expected)
+    if url.user is not None or url.password is not None:
+        raise reader.error(
+            key, _shown_address(value), "a URL without credentials (use authModes: basic)"
+        )
+    if url.query_string or url.fragment:
+        raise reader.error(key, value, f"{expected}, without ?query or #fragment")
+    return url
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PrometheusConfig:
+    server_address: URL
+    query: str
+    threshold: float
+    activation_threshold: float = 0.0
+    namespace: str | None = None
+    custom_headers: tuple[tuple[str, str], ...] = ()
+    query_parameters: tuple[tuple[str, str], ...] = ()
+    ignore_null_values: bool = True
+    unsafe_ssl: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    auth_headers: tuple[tuple[str, str], ...] = field(default=())
+    """Headers that carry credentials; never shown."""
+    tls: TlsMaterial = field(default_factory=TlsMaterial)
+
+    def __repr__(self) -> str:
+        address = str(self.server_address)
+        return f"PrometheusConfig(server_address={address!r}, query={self.query!r})"
+
+    @classmethod
+    def parse(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> PrometheusConfig:
+        meta = MetadataReader(spec.metadata, ignore=ignore)
+        server = _server_address(meta)
+        query = meta.required_str("query", expected="a PromQL expression")
+        threshold = meta.float_("threshold", positive=True)
+        activation = meta.float_("activationThreshold", default=0.0)
+        namespace = meta.optional_str("namespace")
+        headers = meta.pairs("customHeaders")
+        parameters = meta.pairs("queryParameters")
+        ignore_nulls = meta.bool_("ignoreNullValues", default=True)
+        unsafe = meta.bool_("unsafeSsl", default=False)
+        timeout = meta.duration("timeout", default=DEFAULT_TIMEOUT)
+        meta.unsupported("awsRegion", "AWS SigV4 pod identity is not supported")
+        meta.unsupported("identityOwner", "pod identity is not supported")
+        meta.unsupported("cortexOrgID", "removed in KEDA 2.15; use customHeaders X-Scope-OrgID=...")
+        meta.unsupported("metricName", "removed in KEDA 2.12; names are generated")
+        auth_headers, tls = _parse_auth(meta, MetadataReader(spec.auth, secret=True))
+        meta.reject_unknown()
+        return cls(
+            server_address=server,
+            query=query,
+            threshold=threshold,
+            activation_threshold=activation,
+            namespace=namespace,
+            custom_headers=headers,
+            query_parameters=parameters,
+            ignore_null_values=ignore_nulls,
+            unsafe_ssl=unsafe,
+            timeout=timeout,
+            auth_headers=auth_headers,
+            tls=tls,
+        )
+
+
+def _parse_auth(
+    meta: MetadataReader, auth: MetadataReader
+) -> tuple[tuple[tuple[str, str], ...], TlsMaterial]:
+    # authModes may sit in metadata or in the TriggerAuthentication params, as in KEDA.
+    modes = meta.choices("authModes", _AUTH_MODES) or auth.choices("authModes", _AUTH_MODES)
+    key = "authModes"
+    reader = meta if meta.has(key) else auth
+    for mode in modes:
+        if mode in _UNSUPPORTED_MODES:
+            raise reader.error(key, ",".join(modes), "bearer, basic, tls and/or custom")
+    if "bearer" in modes and "basic" in modes:
+        raise reader.error(key, ",".join(modes), "at most one of bearer and basic")
+    headers: list[tuple[str, str]] = []
+    if "bearer" in modes:
+        headers.append(("Authorization", f"Bearer {auth.required_str('bearerToken')}"))
+    if "basic" in modes:
+        user = auth.required_str("username")
+        password = auth.optional_str("password") or ""
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers.append(("Authorization", f"Basic {token}"))
+    if "custom" in modes:
+        name = auth.required_str("customAuthHeader", expected="an HTTP header name")
+        headers.append((name, auth.required_str("customAuthValue")))
+    tls = TlsMaterial()
+    ca = auth.optional_str("ca")
+    pem = "PEM text (-----BEGIN ...)"
+    if ca is not None and "-----BEGIN" not in ca:
+        raise auth.error("ca", ca, pem)
+    if "tls" in modes:
+        cert = auth.required_str("cert", expected=pem)
+        private_key = auth.required_str("key", expected=pem)
+        for name, value in (("cert", cert), ("key", private_key)):
+            if "-----BEGIN" not in value:
+                raise auth.error(name, value, pem)
+        tls = TlsMaterial(ca=ca, cert=cert, key=private_key)
+    elif ca is not None:
+        tls = TlsMaterial(ca=ca)
+    # Credentials given for a mode that is not enabled would be silently unused: say so.
+    for mode, keys in _AUTH_KEYS_BY_MODE.items():
+        for name in keys:
+            if mode not in modes and auth.raw(name) is not None:
+                raise auth.error(name, auth.raw(name), f"authModes to include {mode}")
+    auth.reject_unknown()
+    return tuple(headers), tls
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:_ERROR_TEXT_MAX].decode("utf-8", "replace").strip()
+    if isinstance(document, dict):
+        kind = document.get("errorType")
+        error = document.get("error")
+        if error is not None:
+            return f"{kind}: {error}"[:_ERROR_TEXT_MAX] if kind else str(error)[:_ERROR_TEXT_MAX]
+    return body[:_ERROR_TEXT_MAX].decode("utf-8", "replace").strip()
+
+
+def _sample(pair: Any, what: str) -> float:
+    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)):
+        raise BadResponseError(f"{what}: malformed sample {str(pair)[:80]!r}")
+    try:
+        return float(pair[1])
+    except ValueError:
+        raise BadResponseError(f"{what}: sample value {pair[1][:40]!r} is not a number") from None
+
+
+def read_result(status: int, body: bytes, *, what: str, ignore_null_values: bool) -> float:
+    """The one number in an ``/api/v1/query`` answer, or the error that says why there is none.
+
+    ``what`` starts every message (it names the query and server). Empty vectors and NaN/Inf
+    are 0 when ``ignore_null_values``; several series, range vectors and strings never are.
+    """
+
+    def null(why: str) -> float:
+        if ignore_null_values:
+            return 0.0
+        raise BadResultError(f"{what}: {why} and ignoreNullValues is false")
+
+    if status in (401, 403):
+        raise AuthError(
+            f"{what}: credentials refused: HTTP {status}: {_error_text(body)}", status=status
+        )
+    if not 200 <= status < 300:
+        raise BadResponseError(f"{what}: HTTP {status}: {_error_text(body)}", status=status)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadResponseError(f"{what}: answer is not JSON", status=status) from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
+        raise BadResponseError(f"{what}: answer has no data", status=status)
+    if document.get("status", "success") != "success":
+        raise BadResponseError(f"{what}: {_error_text(body)}", status=status)
+    data = document["data"]
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "scalar":
+        value = _sample(result, what)
+    elif kind == "vector" and isinstance(result, list):
+        if len(result) > 1:
+            raise BadResultError(
+                f"{what}: returned {len(result)} series; expected exactly one "
+                "(aggregate it, e.g. with sum())"
+            )
+        if not result:
+            return null("returned an empty vector (the target may be lost)")
+        element = result[0]
+        if not isinstance(element, dict):
+            raise BadResponseError(f"{what}: malformed vector element")
+        value = _sample(element.get("value"), what)
+    else:
+        raise BadResultError(
+            f"{what}: result type {kind!r}; expected an instant vector or a scalar"
+        )
+    if not math.isfinite(value):
+        return null(f"returned {value}")
+    return value
+
+
+class PrometheusScaler(Scaler):
+    type_name = "prometheus"
+
+    def __init__(self, config: PrometheusConfig, *, context: ScalerContext) -> None:
+        self.config = config
+        self._context = context
+        self._lease: SessionLease | None = None
+        self._closed = False
+        self.timeout = config.timeout
+        self.target = config.threshold
+        self.activation_target = config.activation_threshold
+        identity = "\x00".join(
+            [
+                str(config.server_address),
+                config.query,
+                config.namespace or "",
+                repr(config.query_parameters),
+            ]
+        )
+        digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        self.metric_name = dns_safe_name(f"prometheus-{digest}")
+        self._origin = str(config.server_address.origin())
+        self._url = str(config.server_address).rstrip("/") + "/api/v1/query"
+        params = [("query", config.query)]
+        if config.namespace is not None:
+            params.append(("namespace", config.namespace))
+        params.extend(config.query_parameters)
+        self._params = tuple(params)
+        self._headers = tuple(config.custom_headers) + config.auth_headers
+        shown = config.query if len(config.query) <= 120 else config.query[:117] + "..."
+        self._what = f"prometheus query {shown!r} at {self._origin}"
+
+    @classmethod
+    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
+        PrometheusConfig.parse(spec, ignore=ignore)
+
+    @classmethod
+    def from_spec(
+        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
+    ) -> PrometheusScaler:
+        return cls(PrometheusConfig.parse(spec, ignore=ignore), context=context)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("scaler is closed")
+        if self._lease is None:
+            try:
+                self._lease = self._context.sessions.lease(
+                    origin=self._origin, unsafe_ssl=self.config.unsafe_ssl, tls=self.config.tls
+                )
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                expected = f"a PEM certificate, key and CA that load ({type(error).__name__})"
+                raise ConfigError("cert", REDACTED, expected) from None
+        return self._lease.session
+
+    async def measure(self) -> Measurement:
+        session = self._session()
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with session.get(
+                self._url, params=self._params, headers=self._headers, timeout=timeout
+            ) as response:
+                status = response.status
+                body = await response.read()
+        except TimeoutError:
+            raise UnavailableError(f"{self._what}: no answer within {self.timeout:g}s") from None
+        except aiohttp.ClientResponseError as error:
+            # Its request_info holds our headers; keep only the status.
+            raise UnavailableError(f"{self._what}: HTTP error {error.status}") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise UnavailableError(f"{self._what}: unreachable ({error})") from None
+        value = read_result(
+            status, body, what=self._what, ignore_null_values=self.config.ignore_null_values
+        )
+        active = value > self.activation_target
+        return Measurement(value=value, active=active, at=self._context.clock.now())
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await lease.release()
