@@ -1,0 +1,1 @@
+"""The KEDA gRPC front door against real gRPC clients on loopback."""
