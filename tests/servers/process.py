@@ -107,18 +107,21 @@ class ServerProcess:
             time.sleep(delay)  # polling, not waiting for a guess: the check decides
             delay = min(delay * 2, 0.25)
 
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout``; returns once the process is gone."""
+    def stop(self, *, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code once the process is
+        gone (None when it was not running)."""
         process, self._process = self._process, None
         _RUNNING.discard(self)
-        if process is None or process.poll() is not None:
-            return
+        if process is None:
+            return None
+        if process.poll() is not None:
+            return process.returncode
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=timeout)
+            return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            return process.wait()
 
     def kill(self) -> None:
         """SIGKILL now: the server vanishes the way a crashed one does."""
