@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+GRPC_PORT ?= 9090
+METRICS_PORT ?= 8080
 CODE := updraft adapter scalers provisioner kube tests bench
 
 .PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
@@ -14,7 +16,13 @@ help:  ## list the targets
 setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
 	@bash hack/setup.sh
 
-run: setup cluster-up  ## start the main job on its embedded default (for now: the control plane)
+run: setup  ## serve the KEDA external scaler on 127.0.0.1:9090 (plaintext) and /metrics on :8080
+	@echo "updraft: gRPC on 127.0.0.1:$(GRPC_PORT), /metrics on 127.0.0.1:$(METRICS_PORT); try, from another shell:"
+	@echo "  .venv/bin/python hack/keda_call.py --address 127.0.0.1:$(GRPC_PORT) GetMetrics scalerType=cron \\"
+	@echo "      timezone=Asia/Seoul 'start=00,15,30,45 * * * *' 'end=05,20,35,50 * * * *' desiredReplicas=1"
+	@echo "  curl -s http://127.0.0.1:$(METRICS_PORT)/metrics | grep updraft_"
+	.venv/bin/updraft serve --grpc-host 127.0.0.1 --grpc-port $(GRPC_PORT) --grpc-plaintext \
+		--metrics-host 127.0.0.1 --metrics-port $(METRICS_PORT)
 
 test: setup lint  ## install what the tests need, lint, then run every test tier
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -14,8 +14,12 @@ want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   log "installing the Python environment into .venv"
   [[ -x .venv/bin/python ]] || "$python" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade "pip>=25.1"  # --group needs pip 25.1
-  .venv/bin/python -m pip install --quiet -e . --group dev
+  # pip's and setuptools' chatter goes to a log, shown only when the install fails.
+  if ! { .venv/bin/python -m pip install --upgrade "pip>=25.1" &&  # --group needs pip 25.1
+         .venv/bin/python -m pip install -e . --group dev; } > .venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 
