@@ -4,4 +4,121 @@
 It will own routes, discovery, authentication, Quantity formatting and the metric sources
 (MetricSource objects, a standalone YAML file, prometheus-adapter style rules). It reads values
 through `scalers`' MetricCache and talks to Kubernetes only through `kube`.
+
+Today it holds the HTTP core: the application (`create_app`) and its HTTPS server, the provider
+protocols values arrive through (`ExternalMetrics`, `CustomMetrics`), the authentication and
+authorization hooks (`Authenticator`, `Authorizer`, and the `TokenReviewer` / `AccessReviewer`
+protocols `kube` will implement), Quantity formatting, label selectors and serving TLS.
 """
+
+from adapter.app import create_app
+from adapter.auth import (
+    ANONYMOUS,
+    AccessDecision,
+    AccessReviewer,
+    AllowAll,
+    Authenticator,
+    Authorizer,
+    BearerTokenAuthenticator,
+    ChainAuthenticator,
+    Credentials,
+    SubjectAccessAuthorizer,
+    TokenReviewer,
+    UserInfo,
+)
+from adapter.errors import (
+    AdapterError,
+    BadRequestError,
+    Details,
+    ForbiddenError,
+    InternalError,
+    InvalidPathError,
+    MethodNotAllowedError,
+    MetricNotFoundError,
+    NonFiniteValueError,
+    NotFoundError,
+    QuantityError,
+    SelectorError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
+from adapter.paths import Attributes, NonResourceAttributes, ResourceAttributes
+from adapter.providers import (
+    CUSTOM_GROUP,
+    EXTERNAL_GROUP,
+    CustomMetricInfo,
+    CustomMetrics,
+    CustomSample,
+    ExternalMetrics,
+    ExternalSample,
+    GroupResource,
+    MetricRef,
+    NoCustomMetrics,
+    NoMetrics,
+    ObjectReference,
+)
+from adapter.quantity import format_quantity, parse_quantity
+from adapter.selectors import Operator, Requirement, Selector, parse_selector
+from adapter.server import AdapterServer
+from adapter.status import status_body
+from adapter.tls import SelfSignedPair, ServingCertificate, ServingSettings, ensure_self_signed
+
+__all__ = [
+    "ANONYMOUS",
+    "CUSTOM_GROUP",
+    "EXTERNAL_GROUP",
+    "AccessDecision",
+    "AccessReviewer",
+    "AdapterError",
+    "AdapterServer",
+    "AllowAll",
+    "Attributes",
+    "Authenticator",
+    "Authorizer",
+    "BadRequestError",
+    "BearerTokenAuthenticator",
+    "ChainAuthenticator",
+    "Credentials",
+    "CustomMetricInfo",
+    "CustomMetrics",
+    "CustomSample",
+    "Details",
+    "ExternalMetrics",
+    "ExternalSample",
+    "ForbiddenError",
+    "FrontProxyAuthenticator",
+    "GroupResource",
+    "InternalError",
+    "InvalidPathError",
+    "MethodNotAllowedError",
+    "MetricNotFoundError",
+    "MetricRef",
+    "NoCustomMetrics",
+    "NoMetrics",
+    "NonFiniteValueError",
+    "NonResourceAttributes",
+    "NotFoundError",
+    "ObjectReference",
+    "Operator",
+    "QuantityError",
+    "RequestHeaderSettings",
+    "Requirement",
+    "ResourceAttributes",
+    "Selector",
+    "SelectorError",
+    "SelfSignedPair",
+    "ServingCertificate",
+    "ServingSettings",
+    "SubjectAccessAuthorizer",
+    "TokenReviewer",
+    "UnauthorizedError",
+    "UnavailableError",
+    "UserInfo",
+    "create_app",
+    "ensure_self_signed",
+    "format_quantity",
+    "parse_quantity",
+    "parse_selector",
+    "status_body",
+]

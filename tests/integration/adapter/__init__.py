@@ -1,0 +1,1 @@
+"""Integration tests of the metrics adapter: the real HTTPS server on loopback."""

@@ -1,0 +1,1 @@
+"""Unit tests of the metrics adapter: pure logic, no sockets."""
