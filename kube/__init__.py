@@ -4,8 +4,20 @@
 It imports nothing of ours, so every other package can stand on it.
 """
 
-from kube.client import CONFIGMAPS, EVENTS, JSON, LEASES, NODES, PODS, Api, Resource, connect
+from kube.client import (
+    CONFIGMAPS,
+    EVENTS,
+    JSON,
+    LEASES,
+    NODES,
+    PODS,
+    SECRETS,
+    Api,
+    Resource,
+    connect,
+)
 from kube.errors import ApiError, ConfigError, ConflictError, GoneError, KubeError, NotFoundError
+from kube.events import record_event
 from kube.informer import Event, Informer, InformerSettings, key_of
 from kube.leader import LeaderElector, LeaderSettings
 
@@ -16,6 +28,7 @@ __all__ = [
     "LEASES",
     "NODES",
     "PODS",
+    "SECRETS",
     "Api",
     "ApiError",
     "ConfigError",
@@ -31,4 +44,5 @@ __all__ = [
     "Resource",
     "connect",
     "key_of",
+    "record_event",
 ]

@@ -62,6 +62,7 @@ CONFIGMAPS = Resource("", "v1", "configmaps", namespaced=True)
 EVENTS = Resource("", "v1", "events", namespaced=True)
 PODS = Resource("", "v1", "pods", namespaced=True)
 NODES = Resource("", "v1", "nodes", namespaced=False)
+SECRETS = Resource("", "v1", "secrets", namespaced=True)
 
 
 class Api:
@@ -78,12 +79,13 @@ class Api:
         query: list[tuple[str, str]] | None = None,
         body: JSON | None = None,
         request_timeout: float | None = 30.0,
+        content_type: str = "application/json",
     ) -> Any:
         response = await self.client.call_api(
             path,
             method,
             query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
+            header_params={"Accept": "application/json", "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
             _preload_content=False,
@@ -98,8 +100,9 @@ class Api:
         *,
         query: list[tuple[str, str]] | None = None,
         body: JSON | None = None,
+        content_type: str = "application/json",
     ) -> JSON:
-        response = await self._call(method, path, query=query, body=body)
+        response = await self._call(method, path, query=query, body=body, content_type=content_type)
         try:
             raw = await response.read()
         finally:
@@ -120,6 +123,17 @@ class Api:
         """PUT `obj`; its metadata.resourceVersion makes this a compare-and-swap."""
         name = obj["metadata"]["name"]
         return await self.request("PUT", resource.path(namespace, name), body=obj)
+
+    async def patch_status(
+        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
+    ) -> JSON:
+        """JSON merge patch of the status subresource."""
+        return await self.request(
+            "PATCH",
+            resource.path(namespace, name) + "/status",
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
 
     async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
         return await self.request("DELETE", resource.path(namespace, name))

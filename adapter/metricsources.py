@@ -1,0 +1,234 @@
+"""MetricSources: what an External metric is, and serving them through the shared cache.
+
+Owns the `MetricSource` object (`updraft.io/v1alpha1`, namespaced): parsing it at the boundary
+(pydantic, unknown fields refused, every error naming the field), turning it into a scalers
+`TriggerSpec` + `TriggerPolicy`, and `MetricSourceProvider`, the `ExternalMetrics` provider that
+answers from `MetricCache`. The object's name is the External metric name in its namespace.
+
+It must not talk to Kubernetes: where sources come from (the CRD through `kube`, or a standalone
+YAML file) is the caller's business, and so is writing status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+
+from adapter.errors import MetricNotFoundError, UnavailableError
+from adapter.providers import EXTERNAL_GROUP, ExternalSample, MetricRef
+from adapter.selectors import Selector
+from scalers import ConfigError, MetricCache, Registry, TriggerPolicy, TriggerSpec, UpstreamError
+from scalers.cache import Fallback
+
+API_VERSION = "updraft.io/v1alpha1"
+KIND = "MetricSource"
+LABEL_MATCHERS = "<<.LabelMatchers>>"
+"""In a Prometheus query, replaced by the request's labelSelector as PromQL matchers, so one
+MetricSource serves many label sets (prometheus-adapter's spelling)."""
+
+
+class InvalidMetricSourceError(ValueError):
+    """A MetricSource that cannot be served; `field` is its path (`spec.trigger.type`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _AuthRef(_Model):
+    name: str = pydantic.Field(min_length=1)
+
+
+class _Trigger(_Model):
+    type: str = pydantic.Field(min_length=1)
+    metadata: dict[str, str] = pydantic.Field(default_factory=dict)
+    auth_ref: _AuthRef | None = pydantic.Field(default=None, alias="authRef")
+    auth: dict[str, str] | None = None
+    """Inline auth values: standalone files only (a cluster keeps them in Secrets)."""
+
+
+class _Fallback(_Model):
+    failure_threshold: int = pydantic.Field(alias="failureThreshold", ge=1)
+    value: float | None = None
+
+
+class _Spec(_Model):
+    trigger: _Trigger
+    polling_interval: int = pydantic.Field(default=30, alias="pollingInterval", ge=1)
+    fallback: _Fallback | None = None
+
+
+class _Metadata(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+    name: str = pydantic.Field(
+        min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    namespace: str = "default"
+    generation: int = 0
+
+
+class _Object(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+    api_version: str = pydantic.Field(alias="apiVersion")
+    kind: str
+    metadata: _Metadata
+    spec: _Spec
+
+
+@dataclass(frozen=True)
+class MetricSource:
+    namespace: str
+    name: str
+    type: str
+    metadata: Mapping[str, str]
+    policy: TriggerPolicy
+    auth_ref: str | None = None
+    auth: Mapping[str, str] = field(default_factory=dict, repr=False)
+    generation: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+    def with_auth(self, auth: Mapping[str, str]) -> MetricSource:
+        return MetricSource(
+            namespace=self.namespace,
+            name=self.name,
+            type=self.type,
+            metadata=self.metadata,
+            policy=self.policy,
+            auth_ref=self.auth_ref,
+            auth=dict(auth),
+            generation=self.generation,
+        )
+
+    def spec(self, selector: Selector | None = None) -> TriggerSpec:
+        """The trigger to measure; a Prometheus query's `<<.LabelMatchers>>` becomes the
+        selector's PromQL matchers (nothing, for no selector)."""
+        metadata = dict(self.metadata)
+        query = metadata.get("query")
+        if self.type == "prometheus" and query is not None and LABEL_MATCHERS in query:
+            matchers = selector.to_promql() if selector else ""
+            metadata["query"] = query.replace(LABEL_MATCHERS, matchers)
+        return TriggerSpec(type=self.type, metadata=metadata, auth=self.auth)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    names = {
+        "auth_ref": "authRef",
+        "polling_interval": "pollingInterval",
+        "failure_threshold": "failureThreshold",
+        "api_version": "apiVersion",
+    }
+    return ".".join(names.get(str(p), str(p)) for p in loc)
+
+
+def parse(
+    obj: Mapping[str, Any],
+    *,
+    registry: Registry,
+    inline_auth: bool = False,
+    default_namespace: str = "default",
+) -> MetricSource:
+    """A MetricSource from its JSON/YAML form; raises `InvalidMetricSourceError` naming the
+    first bad field. `inline_auth` admits `spec.trigger.auth` (standalone files)."""
+    try:
+        model = _Object.model_validate(
+            {**obj, "metadata": {"namespace": default_namespace, **(obj.get("metadata") or {})}}
+        )
+    except pydantic.ValidationError as e:
+        first = e.errors()[0]
+        raise InvalidMetricSourceError(_field_path(first["loc"]), first["msg"]) from None
+    if model.api_version != API_VERSION or model.kind != KIND:
+        raise InvalidMetricSourceError(
+            "apiVersion", f"expected {API_VERSION} {KIND}, got {model.api_version} {model.kind}"
+        )
+    trigger = model.spec.trigger
+    if trigger.auth is not None and not inline_auth:
+        raise InvalidMetricSourceError(
+            "spec.trigger.auth", "inline auth is for standalone files; use authRef to a Secret"
+        )
+    if trigger.type not in registry.types():
+        raise InvalidMetricSourceError(
+            "spec.trigger.type",
+            f"unknown scaler type {trigger.type!r}; expected one of {', '.join(registry.types())}",
+        )
+    fallback = None
+    if model.spec.fallback is not None:
+        fallback = Fallback(
+            failure_threshold=model.spec.fallback.failure_threshold,
+            value=model.spec.fallback.value,
+        )
+    source = MetricSource(
+        namespace=model.metadata.namespace,
+        name=model.metadata.name,
+        type=trigger.type,
+        metadata=dict(trigger.metadata),
+        policy=TriggerPolicy(
+            polling_interval=float(model.spec.polling_interval),
+            # Stale values may be served for four intervals, at least the 2 min default.
+            staleness_bound=max(120.0, 4.0 * model.spec.polling_interval),
+            fallback=fallback,
+        ),
+        auth_ref=trigger.auth_ref.name if trigger.auth_ref else None,
+        auth=dict(trigger.auth or {}),
+        generation=model.metadata.generation,
+    )
+    try:
+        registry.validate(source.spec(), ignore=())
+    except ConfigError as e:
+        prefix = "spec.trigger.auth" if e.key in (trigger.auth or {}) else "spec.trigger.metadata"
+        raise InvalidMetricSourceError(f"{prefix}.{e.key}", str(e)) from None
+    return source
+
+
+class MetricSourceProvider:
+    """`ExternalMetrics` over MetricSources: values come from the shared `MetricCache`."""
+
+    def __init__(self, cache: MetricCache) -> None:
+        self._cache = cache
+        self._sources: dict[tuple[str, str], MetricSource] = {}
+        self._refs: tuple[MetricRef, ...] = ()
+
+    def upsert(self, source: MetricSource) -> None:
+        self._sources[source.key] = source
+        self._rebuild()
+
+    def remove(self, namespace: str, name: str) -> None:
+        if self._sources.pop((namespace, name), None) is not None:
+            self._rebuild()
+
+    def replace_all(self, sources: Sequence[MetricSource]) -> None:
+        self._sources = {s.key: s for s in sources}
+        self._rebuild()
+
+    def sources(self) -> list[MetricSource]:
+        return list(self._sources.values())
+
+    def _rebuild(self) -> None:
+        self._refs = tuple(MetricRef(name=n, namespace=ns) for ns, n in sorted(self._sources))
+
+    async def list_metrics(self) -> Sequence[MetricRef]:
+        return self._refs
+
+    async def get(
+        self, *, namespace: str, name: str, selector: Selector
+    ) -> Sequence[ExternalSample]:
+        source = self._sources.get((namespace, name))
+        if source is None:
+            raise MetricNotFoundError(name, group=EXTERNAL_GROUP)
+        try:
+            measurement = await self._cache.get(source.spec(selector), source.policy)
+        except UpstreamError as e:
+            raise UnavailableError(f"MetricSource {namespace}/{name}: {e}") from None
+        except ConfigError as e:
+            raise UnavailableError(f"MetricSource {namespace}/{name} is invalid: {e}") from None
+        return [ExternalSample(metric_name=name, value=measurement.value, timestamp=measurement.at)]
