@@ -6,7 +6,7 @@ PY := .venv/bin/python
 PYTEST_ARGS ?=
 GRPC_PORT ?= 9090
 METRICS_PORT ?= 8080
-CODE := updraft adapter scalers provisioner kube tests bench
+CODE := updraft adapter scalers provisioner kube tests bench hack
 
 .PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
 

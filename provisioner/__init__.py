@@ -1,0 +1,72 @@
+"""Updraft's node provisioner: pending pods in, right-sized NodeClaims out (Karpenter v1 semantics).
+
+This round holds the pure core; the controllers and cloud providers that talk to Kubernetes and
+AWS come later and build on it.
+
+- ``quantity``, ``resources``: Kubernetes quantities and exact resource vectors.
+- ``requirements``: the node-requirement algebra (In, NotIn, Exists, DoesNotExist, Gt, Lt).
+- ``model``, ``parsing``: frozen views of Pods, NodePools, Nodes and their Kubernetes JSON boundary.
+- ``catalog``: AWS instance types, offerings, prices and allocatable (packaged data).
+- ``topology``, ``simulate``: the scheduling simulation.
+- ``errors``: the error tree.
+"""
+
+from provisioner.catalog import Catalog, InstanceType, Offering
+from provisioner.errors import (
+    CatalogError,
+    InvalidFieldError,
+    ProvisionerError,
+    QuantityError,
+    RequirementError,
+)
+from provisioner.model import (
+    AffinityTerm,
+    HostPort,
+    KubeletConfig,
+    NodePool,
+    NodeView,
+    Pod,
+    SpreadConstraint,
+    Taint,
+    Toleration,
+)
+from provisioner.parsing import node_from_k8s, nodepool_from_k8s, pod_from_k8s, pod_from_template
+from provisioner.quantity import format_cpu, format_quantity, parse_quantity, to_millis, to_units
+from provisioner.requirements import Requirement, Requirements
+from provisioner.resources import Resources
+from provisioner.simulate import NodeClaimPlan, SimulationResult, simulate
+
+__all__ = [
+    "AffinityTerm",
+    "Catalog",
+    "CatalogError",
+    "HostPort",
+    "InstanceType",
+    "InvalidFieldError",
+    "KubeletConfig",
+    "NodeClaimPlan",
+    "NodePool",
+    "NodeView",
+    "Offering",
+    "Pod",
+    "ProvisionerError",
+    "QuantityError",
+    "Requirement",
+    "RequirementError",
+    "Requirements",
+    "Resources",
+    "SimulationResult",
+    "SpreadConstraint",
+    "Taint",
+    "Toleration",
+    "format_cpu",
+    "format_quantity",
+    "node_from_k8s",
+    "nodepool_from_k8s",
+    "parse_quantity",
+    "pod_from_k8s",
+    "pod_from_template",
+    "simulate",
+    "to_millis",
+    "to_units",
+]

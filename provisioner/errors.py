@@ -1,0 +1,49 @@
+"""The provisioner's error tree; every exception the package raises on purpose is here.
+
+::
+
+    ProvisionerError                 base of everything raised on purpose by `provisioner`
+    ├── InvalidFieldError            a Kubernetes object (Pod, NodePool, Node) has a bad field;
+    │   │                            ``field`` names it (``spec.containers[0].resources...``)
+    │   ├── QuantityError            a resource quantity does not parse or is negative
+    │   └── RequirementError         a node selector requirement is malformed (operator,
+    │                                values, minValues)
+    └── CatalogError                 instance-type or price data is missing or inconsistent
+
+A pod that cannot be scheduled is *not* an error: the simulation returns it with a reason.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "InvalidFieldError",
+    "ProvisionerError",
+    "QuantityError",
+    "RequirementError",
+]
+
+
+class ProvisionerError(Exception):
+    """Base class of every error the provisioner raises on purpose."""
+
+
+class InvalidFieldError(ProvisionerError, ValueError):
+    """A field of a Kubernetes object is malformed; ``field`` is its path in the object."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class QuantityError(InvalidFieldError):
+    """A Kubernetes resource quantity (``100m``, ``4Gi``) does not parse or is out of range."""
+
+
+class RequirementError(InvalidFieldError):
+    """A node selector requirement has a bad operator, values or minValues."""
+
+
+class CatalogError(ProvisionerError):
+    """Instance-type or price data is missing, corrupt or inconsistent."""
