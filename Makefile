@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+API_PORT ?= 6443
 GRPC_PORT ?= 9090
 METRICS_PORT ?= 8080
 CODE := updraft adapter scalers provisioner kube tests bench hack
@@ -16,12 +17,17 @@ help:  ## list the targets
 setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
 	@bash hack/setup.sh
 
-run: setup  ## serve the KEDA external scaler on 127.0.0.1:9090 (plaintext) and /metrics on :8080
-	@echo "updraft: gRPC on 127.0.0.1:$(GRPC_PORT), /metrics on 127.0.0.1:$(METRICS_PORT); try, from another shell:"
+run: setup  ## metrics API on https://127.0.0.1:6443 + KEDA scaler on 127.0.0.1:9090, demo config
+	@echo "updraft: metrics API https://127.0.0.1:$(API_PORT), gRPC 127.0.0.1:$(GRPC_PORT), /metrics :$(METRICS_PORT)"
+	@echo "serving the MetricSources in examples/standalone.yaml; try, from another shell:"
+	@echo "  curl -s --cacert .cache/serving/ca.crt https://localhost:$(API_PORT)/apis/external.metrics.k8s.io/v1beta1"
+	@echo "  curl -s --cacert .cache/serving/ca.crt https://localhost:$(API_PORT)/apis/external.metrics.k8s.io/v1beta1/namespaces/default/quarter-hours"
 	@echo "  .venv/bin/python hack/keda_call.py --address 127.0.0.1:$(GRPC_PORT) GetMetrics scalerType=cron \\"
 	@echo "      timezone=Asia/Seoul 'start=00,15,30,45 * * * *' 'end=05,20,35,50 * * * *' desiredReplicas=1"
 	@echo "  curl -s http://127.0.0.1:$(METRICS_PORT)/metrics | grep updraft_"
-	.venv/bin/updraft serve --grpc-host 127.0.0.1 --grpc-port $(GRPC_PORT) --grpc-plaintext \
+	.venv/bin/updraft serve --standalone-config examples/standalone.yaml --insecure-no-auth \
+		--bind-address 127.0.0.1 --secure-port $(API_PORT) --cert-dir .cache/serving \
+		--grpc-host 127.0.0.1 --grpc-port $(GRPC_PORT) --grpc-plaintext \
 		--metrics-host 127.0.0.1 --metrics-port $(METRICS_PORT)
 
 test: setup lint  ## install what the tests need, lint, then run every test tier

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scalers.grpc import GrpcSettings, TlsFiles
 from updraft import __version__, logs
-from updraft.serve import ServeSettings, serve
+from updraft.serve import AdapterSettings, ServeSettings, StartupError, serve
 
 
 def _port(text: str) -> int:
@@ -34,7 +34,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = commands.add_parser("serve", help="serve the KEDA external scaler (gRPC) and /metrics")
+    s = commands.add_parser(
+        "serve", help="serve the metrics API, the KEDA external scaler (gRPC) and /metrics"
+    )
+    a = s.add_argument_group("metrics API (external.metrics.k8s.io, custom.metrics.k8s.io)")
+    a.add_argument("--bind-address", default="0.0.0.0", help="default: %(default)s")
+    a.add_argument(
+        "--secure-port", type=_port, default=6443, help="HTTPS port; 0 disables (default: 6443)"
+    )
+    a.add_argument("--tls-cert-file", type=Path, help="PEM serving certificate (re-read on change)")
+    a.add_argument("--tls-private-key-file", type=Path, help="PEM key of --tls-cert-file")
+    a.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=Path("/tmp/updraft-serving"),
+        help="where a self-signed pair is generated without --tls-cert-file (default: %(default)s)",
+    )
+    a.add_argument(
+        "--service-name", default="updraft", help="the APIService's Service (default: %(default)s)"
+    )
+    a.add_argument(
+        "--service-namespace", default="updraft-system", help="its namespace (default: %(default)s)"
+    )
+    a.add_argument(
+        "--standalone-config",
+        type=Path,
+        help="serve the MetricSources in this YAML file; no cluster is contacted",
+    )
+    a.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="the cluster to watch MetricSources in and delegate auth to "
+        "(default: the pod's service account)",
+    )
+    a.add_argument(
+        "--requestheader-client-ca-file",
+        type=Path,
+        help="CA of kube-apiserver's front-proxy client certificate (default: read from "
+        "kube-system/extension-apiserver-authentication)",
+    )
+    a.add_argument(
+        "--requestheader-allowed-names",
+        default="",
+        help="comma-separated CNs allowed as the front proxy (default: any the CA signed)",
+    )
+    a.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="standalone mode only: serve every request unauthenticated (loopback trials); "
+        "never in a cluster",
+    )
     g = s.add_argument_group("gRPC (KEDA external scaler)")
     g.add_argument("--grpc-host", default="0.0.0.0", help="listen address (default: %(default)s)")
     g.add_argument(
@@ -88,6 +137,43 @@ def _grpc_settings(
     return GrpcSettings(host=args.grpc_host, port=args.grpc_port, tls=tls)
 
 
+def _adapter_settings(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> AdapterSettings | None:
+    if args.secure_port == 0:
+        return None
+    if (args.tls_cert_file is None) != (args.tls_private_key_file is None):
+        parser.error("--tls-cert-file and --tls-private-key-file go together")
+    if args.insecure_no_auth and args.standalone_config is None:
+        parser.error("--insecure-no-auth is only for standalone mode (--standalone-config)")
+    if args.standalone_config is not None and args.kubeconfig is not None:
+        parser.error("--standalone-config and --kubeconfig exclude each other")
+    for flag, path in (
+        ("--tls-cert-file", args.tls_cert_file),
+        ("--tls-private-key-file", args.tls_private_key_file),
+        ("--standalone-config", args.standalone_config),
+        ("--kubeconfig", args.kubeconfig),
+        ("--requestheader-client-ca-file", args.requestheader_client_ca_file),
+    ):
+        if path is not None and not path.is_file():
+            parser.error(f"{flag}: {path} is not a readable file")
+    names = tuple(n.strip() for n in args.requestheader_allowed_names.split(",") if n.strip())
+    return AdapterSettings(
+        host=args.bind_address,
+        port=args.secure_port,
+        cert_file=args.tls_cert_file,
+        key_file=args.tls_private_key_file,
+        cert_dir=args.cert_dir,
+        service=args.service_name,
+        namespace=args.service_namespace,
+        standalone_config=args.standalone_config,
+        kubeconfig=args.kubeconfig,
+        insecure_no_auth=args.insecure_no_auth,
+        requestheader_client_ca=args.requestheader_client_ca_file,
+        requestheader_allowed_names=names,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -95,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         settings = ServeSettings(
             grpc=_grpc_settings(args, parser),
+            adapter=_adapter_settings(args, parser),
             metrics_host=args.metrics_host,
             metrics_port=args.metrics_port,
         )
-        asyncio.run(serve(settings))
+        try:
+            asyncio.run(serve(settings))
+        except StartupError as e:
+            print(f"updraft serve: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -1,29 +1,81 @@
-"""`updraft serve`: the front doors in one process and one event loop, sharing one cache.
+"""`updraft serve`: both front doors in one process and one event loop, sharing one cache.
 
-Today that is the KEDA gRPC scaler and the process's own `/metrics`, `/healthz` and `/readyz`;
-the metrics adapter joins here when it lands, on the same `MetricCache`.
+The metrics adapter (the aggregated external/custom metrics API over HTTPS), the KEDA gRPC
+scaler and the process's own `/metrics`, `/healthz` and `/readyz`. MetricSources come from the
+cluster (the MetricSource controller) or, in standalone mode, from a YAML file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from scalers import MetricCache, default_registry
+from adapter import (
+    AdapterServer,
+    AllowAll,
+    BearerTokenAuthenticator,
+    ChainAuthenticator,
+    FrontProxyAuthenticator,
+    NoCustomMetrics,
+    RequestHeaderSettings,
+    ServingCertificate,
+    ServingSettings,
+    SubjectAccessAuthorizer,
+    create_app,
+    ensure_self_signed,
+)
+from adapter.auth import Authenticator, Authorizer
+from adapter.controller import MetricSourceController
+from adapter.kubeauth import KubeAccessReviewer, KubeTokenReviewer, request_header_settings
+from adapter.metricsources import MetricSourceProvider
+from adapter.standalone import load as load_standalone
+from kube import Api, connect
+from scalers import MetricCache, Registry, default_registry
 from scalers.grpc import GrpcServer, GrpcSettings
 
 log = logging.getLogger("updraft.serve")
+
+
+class StartupError(RuntimeError):
+    """The process cannot serve as configured; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    host: str = "0.0.0.0"
+    port: int = 6443
+    """The aggregated API's HTTPS port; the APIService's Service targets it."""
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    cert_dir: Path = Path("/tmp/updraft-serving")
+    """Where a self-signed pair is generated when no cert/key is given (a tmpfs in the pod)."""
+    service: str = "updraft"
+    namespace: str = "updraft-system"
+    """The Service the APIService names: a self-signed certificate is issued for
+    `<service>.<namespace>.svc`, the name kube-apiserver verifies."""
+    standalone_config: Path | None = None
+    """MetricSources from this file instead of the cluster; no Kubernetes API is used."""
+    kubeconfig: Path | None = None
+    """The cluster to watch and to delegate auth to; None: the pod's service account."""
+    insecure_no_auth: bool = False
+    requestheader_client_ca: Path | None = None
+    requestheader_allowed_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     grpc: GrpcSettings | None
     """None: the gRPC server is off (`--grpc-port 0`)."""
+    adapter: AdapterSettings | None = None
+    """None: the metrics API is off (`--secure-port 0`)."""
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
     """Prometheus scrapes /metrics here; 0 turns the endpoint off."""
@@ -50,6 +102,114 @@ async def _metrics_app(ready: asyncio.Event) -> web.Application:
     return app
 
 
+def _requestheader_from_file(settings: AdapterSettings) -> RequestHeaderSettings | None:
+    if settings.requestheader_client_ca is None:
+        return None
+    try:
+        pem = settings.requestheader_client_ca.read_bytes()
+    except OSError as e:
+        raise StartupError(
+            f"--requestheader-client-ca-file {settings.requestheader_client_ca}: {e.strerror}"
+        ) from None
+    return RequestHeaderSettings(
+        client_ca_pem=pem, allowed_names=settings.requestheader_allowed_names
+    )
+
+
+@contextlib.asynccontextmanager
+async def _adapter(
+    settings: AdapterSettings, cache: MetricCache, registry: Registry
+) -> AsyncIterator[AdapterServer]:
+    provider = MetricSourceProvider(cache)
+    authenticator: Authenticator
+    authorizer: Authorizer
+    ready: Callable[[], bool]
+    controller: MetricSourceController | None = None
+    api_client = None
+    requestheader = _requestheader_from_file(settings)
+    if settings.standalone_config is not None:
+        try:
+            sources = await asyncio.to_thread(
+                load_standalone, settings.standalone_config, registry=registry
+            )
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+        provider.replace_all(sources)
+        log.info("serving %d MetricSources from %s", len(sources), settings.standalone_config)
+        if settings.insecure_no_auth:
+            log.warning("--insecure-no-auth: every request is served, unauthenticated")
+            authenticator = authorizer = AllowAll()
+        elif requestheader is not None:
+            # No cluster to ask about RBAC: a verified front-proxy identity is enough.
+            authenticator = FrontProxyAuthenticator(requestheader)
+            authorizer = AllowAll()
+        else:
+            raise StartupError(
+                "standalone mode has no cluster to authenticate against: give "
+                "--requestheader-client-ca-file, or --insecure-no-auth on loopback"
+            )
+        ready = lambda: True  # noqa: E731 - the file is loaded before the server starts
+    else:
+        if settings.insecure_no_auth:
+            raise StartupError("--insecure-no-auth is only for standalone mode")
+        api_client = await connect(str(settings.kubeconfig) if settings.kubeconfig else None)
+        api = Api(api_client)
+        if requestheader is None:
+            requestheader = await request_header_settings(api)
+        if requestheader is None:
+            raise StartupError(
+                "kube-apiserver publishes no requestheader CA in "
+                "kube-system/extension-apiserver-authentication: start it with "
+                "--requestheader-client-ca-file, or give --requestheader-client-ca-file here"
+            )
+        authenticator = ChainAuthenticator(
+            FrontProxyAuthenticator(requestheader),
+            BearerTokenAuthenticator(KubeTokenReviewer(api)),
+        )
+        authorizer = SubjectAccessAuthorizer(KubeAccessReviewer(api))
+        controller = MetricSourceController(api, provider, cache, registry)
+        controller.start()
+        ready = controller.synced.is_set
+
+    if settings.cert_file is not None and settings.key_file is not None:
+        cert_file, key_file = settings.cert_file, settings.key_file
+    else:
+        pair = await asyncio.to_thread(
+            ensure_self_signed,
+            settings.cert_dir,
+            service=settings.service,
+            namespace=settings.namespace,
+        )
+        cert_file, key_file = pair.cert_file, pair.key_file
+        log.warning(
+            "no --tls-cert-file given: serving a self-signed certificate; the APIService "
+            "caBundle must hold %s",
+            pair.ca_file,
+        )
+    client_cas = (requestheader.client_ca_pem,) if requestheader is not None else ()
+    certificate = ServingCertificate(
+        ServingSettings(cert_file, key_file, client_ca_pems=client_cas)
+    )
+    app = create_app(
+        external=provider,
+        custom=NoCustomMetrics(),
+        authenticator=authenticator,
+        authorizer=authorizer,
+        ready=ready,
+    )
+    server = AdapterServer(app, certificate=certificate, host=settings.host, port=settings.port)
+    try:
+        await server.start()
+        log.info("metrics API serving on https://%s:%d", settings.host, server.port)
+        yield server
+    finally:
+        await server.close()
+        if controller is not None:
+            await controller.close()
+        if api_client is not None:
+            await api_client.close()
+
+
 async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
     stop = stop if stop is not None else _stop_on_signals()
@@ -57,27 +217,24 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     registry = default_registry()
     cache = MetricCache(registry=registry)
     await cache.start()
-    grpc_server: GrpcServer | None = None
-    runner: web.AppRunner | None = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(cache.close)
         if settings.metrics_port:
             runner = web.AppRunner(await _metrics_app(ready), access_log=None)
             await runner.setup()
+            stack.push_async_callback(runner.cleanup)
             await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
             log.info("serving /metrics on %s:%d", settings.metrics_host, settings.metrics_port)
+        if settings.adapter is not None:
+            await stack.enter_async_context(_adapter(settings.adapter, cache, registry))
         if settings.grpc is not None:
             grpc_server = GrpcServer(cache, settings.grpc, known_types=registry.types())
             await grpc_server.start()
+            stack.push_async_callback(grpc_server.close)
         ready.set()
         await stop.wait()
         log.info("stopping")
-    finally:
         ready.clear()
-        if grpc_server is not None:
-            await grpc_server.close()
-        if runner is not None:
-            await runner.cleanup()
-        await cache.close()
 
 
 def _stop_on_signals() -> asyncio.Event:

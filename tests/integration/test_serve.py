@@ -1,14 +1,16 @@
-"""`updraft serve` as a real process: flags, the gRPC front door, /metrics, JSON logs, and a
-clean exit on SIGTERM."""
+"""`updraft serve` as a real process in standalone mode: the metrics API over HTTPS and the
+gRPC front door sharing one cache, /metrics, JSON logs, flags, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import grpc
 import orjson
 import pytest
@@ -18,6 +20,8 @@ from scalers._pb import externalscaler_pb2_grpc as pb_grpc
 from tests.servers.process import ServerProcess, http_ok
 
 UPDRAFT = str(Path(sys.executable).parent / "updraft")
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "examples" / "standalone.yaml"
 CRON = {
     "scalerType": "cron",
     "timezone": "Europe/Berlin",
@@ -32,15 +36,20 @@ def updraft(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(
         name="updraft",
         binary=UPDRAFT,
-        ports=2,
+        ports=3,
         directory=tmp_path,
-        args=lambda ports, _: [
+        args=lambda ports, directory: [
             "serve",
             "--grpc-host=127.0.0.1",
             f"--grpc-port={ports[0]}",
             "--grpc-plaintext",
             "--metrics-host=127.0.0.1",
             f"--metrics-port={ports[1]}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports[2]}",
+            f"--cert-dir={directory / 'serving'}",
+            f"--standalone-config={DEMO}",
+            "--insecure-no-auth",
         ],
     )
     server.start()
@@ -50,7 +59,7 @@ def updraft(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) -> None:
-    grpc_port, metrics_port = updraft.ports
+    grpc_port, metrics_port, _ = updraft.ports
     ref = pb.ScaledObjectRef(name="web", namespace="default", scalerMetadata=CRON)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
         stub = pb_grpc.ExternalScalerStub(channel)  # type: ignore[no-untyped-call]
@@ -84,11 +93,65 @@ async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) ->
             "/nonexistent.pem",
         ),
         (["--grpc-port=70000", "--grpc-plaintext"], "70000"),
+        (["--grpc-port=0", "--insecure-no-auth"], "--insecure-no-auth"),
+        (["--grpc-port=0", "--tls-cert-file=/etc/hostname"], "--tls-private-key-file"),
+        (["--grpc-port=0", f"--standalone-config={REPO / 'pyproject.toml'}"], "not valid YAML"),
     ],
 )
 def test_bad_flags_exit_2_naming_the_flag(flags: list[str], named: str) -> None:
     done = subprocess.run(
-        [UPDRAFT, "serve", "--metrics-port=0", *flags], capture_output=True, text=True, timeout=30
+        [UPDRAFT, "serve", "--metrics-port=0", "--cert-dir=/tmp/updraft-test-serving", *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 2
     assert named in done.stderr
+
+
+async def test_standalone_metrics_api_serves_the_demo_file(updraft: ServerProcess) -> None:
+    port = updraft.ports[2]
+    ca = ssl.create_default_context(cafile=str(updraft.directory / "serving" / "ca.crt"))
+    base = f"https://localhost:{port}/apis/external.metrics.k8s.io/v1beta1"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base, ssl=ca) as r:
+            assert r.status == 200
+            names = {res["name"] for res in (await r.json())["resources"]}
+        assert {"quarter-hours", "business-hours", "http-requests"} <= names
+        # The HPA lowercases names; the value is the cron window's, 0 or desiredReplicas.
+        async with http.get(f"{base}/namespaces/default/QUARTER-HOURS", ssl=ca) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert body["kind"] == "ExternalMetricValueList"
+        [item] = body["items"]
+        assert item["metricName"] == "quarter-hours"
+        assert item["value"] in ("0", "1")
+        async with http.get(f"{base}/namespaces/other/quarter-hours", ssl=ca) as r:
+            assert r.status == 404
+            assert (await r.json())["reason"] == "NotFound"
+        # Nothing listens on the demo's Prometheus address: 503 until the fallback (3 failures).
+        async with http.get(f"{base}/namespaces/default/http-requests", ssl=ca) as r:
+            assert r.status == 503
+            assert (await r.json())["reason"] == "ServiceUnavailable"
+
+
+def test_a_bad_standalone_file_stops_startup_naming_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "sources.yaml"
+    bad.write_text(DEMO.read_text().replace('desiredReplicas: "5"', 'desiredReplicas: "five"'))
+    done = subprocess.run(
+        [
+            UPDRAFT,
+            "serve",
+            "--metrics-port=0",
+            "--grpc-port=0",
+            f"--cert-dir={tmp_path}",
+            f"--standalone-config={bad}",
+            "--insecure-no-auth",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "document 2 (business-hours)" in done.stderr
+    assert "spec.trigger.metadata.desiredReplicas" in done.stderr

@@ -1,0 +1,147 @@
+"""Delegated authentication and authorization through kube-apiserver, as an aggregated API
+server does it: TokenReview for bearer tokens, SubjectAccessReview for every request (decisions
+cached briefly), and the front-proxy trust kube-apiserver publishes in
+kube-system/extension-apiserver-authentication.
+
+Owns mapping `kube`'s raw review calls onto the adapter's `TokenReviewer` / `AccessReviewer`
+protocols. A review that cannot be made (apiserver unreachable) is a 503, never an allow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from adapter.auth import AccessDecision, UserInfo
+from adapter.errors import UnavailableError
+from adapter.frontproxy import RequestHeaderSettings
+from adapter.paths import Attributes, ResourceAttributes
+from kube import Api, ApiError
+from kube.reviews import request_header_trust, subject_access_review, token_review
+
+_FAILURES = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+class KubeTokenReviewer:
+    """`TokenReviewer` by TokenReview; results cached for `ttl` seconds (kube-apiserver's
+    webhook token authenticator caches for 2 min; 10 s keeps revocation quick)."""
+
+    def __init__(
+        self,
+        api: Api,
+        *,
+        ttl: float = 10.0,
+        max_entries: int = 1024,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._ttl = ttl
+        self._max = max_entries
+        self._now = monotonic
+        self._cache: OrderedDict[str, tuple[float, UserInfo | None]] = OrderedDict()
+
+    async def review_token(self, token: str) -> UserInfo | None:
+        hit = self._cache.get(token)
+        if hit is not None and self._now() < hit[0]:
+            return hit[1]
+        try:
+            status = await token_review(self._api, token)
+        except _FAILURES as e:
+            raise UnavailableError(
+                f"cannot review the bearer token with kube-apiserver: {e}"
+            ) from None
+        user: UserInfo | None = None
+        if status.get("authenticated"):
+            raw = status.get("user") or {}
+            user = UserInfo(
+                name=str(raw.get("username", "")),
+                uid=str(raw.get("uid", "")),
+                groups=tuple(raw.get("groups") or ()),
+                extra={k: tuple(v) for k, v in (raw.get("extra") or {}).items()},
+            )
+        self._remember(token, user)
+        return user
+
+    def _remember(self, token: str, user: UserInfo | None) -> None:
+        self._cache[token] = (self._now() + self._ttl, user)
+        self._cache.move_to_end(token)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+
+def _sar_spec(user: UserInfo, attributes: Attributes) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "user": user.name,
+        "uid": user.uid,
+        "groups": list(user.groups),
+        "extra": {k: list(v) for k, v in user.extra.items()},
+    }
+    if isinstance(attributes, ResourceAttributes):
+        spec["resourceAttributes"] = {
+            "verb": attributes.verb,
+            "group": attributes.group,
+            "version": attributes.version,
+            "resource": attributes.resource,
+            "subresource": attributes.subresource,
+            "namespace": attributes.namespace,
+            "name": attributes.name,
+        }
+    else:
+        spec["nonResourceAttributes"] = {"verb": attributes.verb, "path": attributes.path}
+    return spec
+
+
+class KubeAccessReviewer:
+    """`AccessReviewer` by SubjectAccessReview, with the 10 s allow/deny cache kube-apiserver's
+    webhook authorizer keeps (the HPA asks the same question every sync)."""
+
+    def __init__(
+        self,
+        api: Api,
+        *,
+        ttl: float = 10.0,
+        max_entries: int = 4096,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._ttl = ttl
+        self._max = max_entries
+        self._now = monotonic
+        self._cache: OrderedDict[tuple[Any, ...], tuple[float, AccessDecision]] = OrderedDict()
+
+    async def review_access(self, user: UserInfo, attributes: Attributes) -> AccessDecision:
+        key = (user.name, user.uid, user.groups, tuple(sorted(user.extra.items())), attributes)
+        hit = self._cache.get(key)
+        if hit is not None and self._now() < hit[0]:
+            return hit[1]
+        try:
+            status = await subject_access_review(self._api, _sar_spec(user, attributes))
+        except _FAILURES as e:
+            raise UnavailableError(f"cannot review access with kube-apiserver: {e}") from None
+        decision = AccessDecision(
+            allowed=bool(status.get("allowed")) and not status.get("denied"),
+            reason=str(status.get("reason", "")),
+        )
+        self._cache[key] = (self._now() + self._ttl, decision)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+        return decision
+
+
+async def request_header_settings(api: Api) -> RequestHeaderSettings | None:
+    """The front-proxy trust kube-apiserver published, as the adapter's settings."""
+    trust = await request_header_trust(api)
+    if trust is None:
+        return None
+    return RequestHeaderSettings(
+        client_ca_pem=trust.client_ca_pem.encode(),
+        allowed_names=trust.allowed_names,
+        username_headers=trust.username_headers or ("X-Remote-User",),
+        group_headers=trust.group_headers or ("X-Remote-Group",),
+        extra_headers_prefixes=trust.extra_headers_prefixes or ("X-Remote-Extra-",),
+    )
