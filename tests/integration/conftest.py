@@ -7,27 +7,17 @@ pushed once per session; readiness is polled (``/-/ready``, then the series bein
 from __future__ import annotations
 
 import math
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from tests.servers import ServerProcess, attach_log_tails, http_ok
+from tests.servers import ServerProcess, attach_log_tails
+from tests.servers.prometheus import start_prometheus as start_series_prometheus
+from tests.servers.prometheus import start_pushgateway
+from tests.servers.prometheus import wait_prometheus as wait_series
 
-SCRAPE_CONFIG = """\
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: pushgateway
-    honor_labels: true
-    static_configs:
-      - targets: ["127.0.0.1:{port}"]
-"""
 QUEUE_DEPTH = 42.0
 
 
@@ -42,15 +32,8 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        name="pushgateway",
-        binary="prometheus-pushgateway",
-        args=lambda ports, _: [f"--web.listen-address=127.0.0.1:{ports[0]}"],
-        directory=tmp_path_factory.mktemp("pushgateway"),
-    )
-    server.start()
+    server = start_pushgateway(tmp_path_factory.mktemp("pushgateway"))
     try:
-        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.port}/-/ready"))
         registry = CollectorRegistry()
         Gauge("updraft_it_queue_depth", "A queue.", registry=registry).set(QUEUE_DEPTH)
         multi = Gauge("updraft_it_multi", "Two series.", ["shard"], registry=registry)
@@ -63,43 +46,15 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         server.stop()
 
 
-def query_has_result(port: int, query: str) -> bool:
-    """Whether ``query`` returns a non-empty result on the Prometheus at ``port``."""
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            document = orjson.loads(response.read())
-    except OSError:
-        return False
-    return bool(document.get("data", {}).get("result"))
+SERIES = ("updraft_it_queue_depth", "updraft_it_multi", "updraft_it_nan")
 
 
 def start_prometheus(directory: Path, pushgateway: ServerProcess) -> ServerProcess:
-    config = directory / "prometheus.yml"
-    directory.mkdir(parents=True, exist_ok=True)
-    config.write_text(SCRAPE_CONFIG.format(port=pushgateway.port))
-
-    def args(ports: Sequence[int], workdir: Path) -> list[str]:
-        return [
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{ports[0]}",
-        ]
-
-    server = ServerProcess(name="prometheus", binary="prometheus", args=args, directory=directory)
-    server.start()
-    wait_prometheus(server)
-    return server
+    return start_series_prometheus(directory, pushgateway, series=SERIES)
 
 
 def wait_prometheus(server: ServerProcess) -> None:
-    server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.port}/-/ready"))
-    for series in ("updraft_it_queue_depth", "updraft_it_multi", "updraft_it_nan"):
-        server.wait_ready(visible(server.port, series), what=f"scraping {series}")
-
-
-def visible(port: int, series: str) -> Callable[[], bool]:
-    return lambda: query_has_result(port, series)
+    wait_series(server, SERIES)
 
 
 @pytest.fixture(scope="session")

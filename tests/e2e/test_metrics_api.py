@@ -1,0 +1,433 @@
+"""The metrics adapter in a real cluster: registered by APIService through an ExternalName
+Service, reading MetricSources with the RBAC our manifests grant, authenticating kube-apiserver
+by its front-proxy certificate, and driving the real HPA controller."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kubernetes_asyncio import client
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+from kube import Api, Resource
+from tests.cluster import pki
+from tests.cluster.controlplane import KWOK_ANNOTATION, REPO, ControlPlane, binary_dir
+from tests.e2e.manifests import body
+from tests.e2e.waiting import eventually
+from tests.servers.process import ServerProcess
+from tests.servers.prometheus import start_prometheus, start_pushgateway
+
+UPDRAFT = str(Path(sys.executable).parent / "updraft")
+SYSTEM = "updraft-system"
+EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
+METRICSOURCES = Resource("updraft.io", "v1alpha1", "metricsources", namespaced=True)
+LOAD = "updraft_e2e_load"
+
+
+def kubectl(cp: ControlPlane, *args: str) -> str:
+    done = subprocess.run(
+        [str(binary_dir() / "kubectl"), f"--kubeconfig={cp.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def service_account_kubeconfig(cp: ControlPlane, path: Path) -> Path:
+    """A kubeconfig for the `updraft` ServiceAccount: the adapter runs with exactly the RBAC
+    `manifests/base/rbac.yaml` grants, as it would in a pod."""
+    token = kubectl(cp, "create", "token", "updraft", "-n", SYSTEM, "--duration=2h").strip()
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "test",
+                "cluster": {
+                    "server": cp.apiserver_url(),
+                    "certificate-authority": str(cp.pki_dir / "ca.crt"),
+                },
+            }
+        ],
+        "users": [{"name": "updraft", "user": {"token": token}}],
+        "contexts": [{"name": "updraft", "context": {"cluster": "test", "user": "updraft"}}],
+        "current-context": "updraft",
+    }
+    path.write_text(orjson.dumps(doc).decode())
+    return path
+
+
+def https_ok(url: str, ca: Path) -> bool:
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as r:
+            return int(r.status) == 200
+    except OSError:
+        return False
+
+
+class Adapter:
+    def __init__(self, server: ServerProcess, ca: Path, pushgateway: ServerProcess) -> None:
+        self.server = server
+        self.ca = ca
+        self.pushgateway = pushgateway
+        self.prometheus_url = ""
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def push(self, value: float, *, service: str) -> None:
+        registry = CollectorRegistry()
+        Gauge(LOAD, "Load the e2e HPA follows.", ["service"], registry=registry).labels(
+            service
+        ).set(value)
+        push_to_gateway(
+            f"127.0.0.1:{self.pushgateway.port}", job=f"e2e-{service}", registry=registry
+        )
+
+
+@pytest.fixture(scope="module")
+def adapter(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Adapter]:
+    work = tmp_path_factory.mktemp("adapter")
+    base = REPO / "manifests" / "base"
+    kubectl(control_plane, "apply", "--server-side", "-k", str(REPO / "manifests" / "crds"))
+    for part in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+        kubectl(control_plane, "apply", "--server-side", "-f", str(base / part))
+    kubectl(control_plane, "wait", "--for=condition=Established", "crd/metricsources.updraft.io")
+    kubeconfig = service_account_kubeconfig(control_plane, work / "kubeconfig")
+    ca = pki.new_ca(work, "serving-ca")
+    serving = pki.issue(
+        ca,
+        work,
+        "serving",
+        common_name=f"updraft.{SYSTEM}.svc",
+        dns_names=(f"updraft.{SYSTEM}.svc", "localhost"),
+        ip_addresses=("127.0.0.1",),
+        server=True,
+    )
+    pushgateway = start_pushgateway(work / "pushgateway")
+    prometheus = start_prometheus(work / "prometheus", pushgateway)
+    server = ServerProcess(
+        name="updraft",
+        binary=UPDRAFT,
+        directory=work,
+        args=lambda ports, _: [
+            "serve",
+            f"--kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports[0]}",
+            f"--tls-cert-file={serving.cert}",
+            f"--tls-private-key-file={serving.key}",
+            "--grpc-port=0",
+            "--metrics-port=0",
+        ],
+    )
+    server.start()
+    adapter = Adapter(server, ca.files.cert, pushgateway)
+    adapter.prometheus_url = f"http://127.0.0.1:{prometheus.port}"
+    try:
+        server.wait_ready(
+            lambda: https_ok(f"https://localhost:{server.port}/readyz", ca.files.cert)
+        )
+        ca_bundle = base64.b64encode(ca.files.cert.read_bytes()).decode()
+        manifest = [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "updraft", "namespace": SYSTEM},
+                "spec": {
+                    "type": "ExternalName",
+                    "externalName": "localhost",
+                    "ports": [{"name": "https", "port": server.port}],
+                },
+            },
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
+                "spec": {
+                    "group": "external.metrics.k8s.io",
+                    "version": "v1beta1",
+                    "service": {"namespace": SYSTEM, "name": "updraft", "port": server.port},
+                    "caBundle": ca_bundle,
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                },
+            },
+        ]
+        path = work / "register.json"
+        path.write_text(
+            orjson.dumps({"apiVersion": "v1", "kind": "List", "items": manifest}).decode()
+        )
+        kubectl(control_plane, "apply", "--server-side", "--force-conflicts", "-f", str(path))
+        yield adapter
+    finally:
+        # The APIService goes first: one whose backend is gone breaks discovery cluster-wide.
+        subprocess.run(
+            [
+                str(binary_dir() / "kubectl"),
+                f"--kubeconfig={control_plane.kubeconfig}",
+                "delete",
+                "--ignore-not-found",
+                "apiservice/v1beta1.external.metrics.k8s.io",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+        server.stop()
+        prometheus.stop()
+        pushgateway.stop()
+
+
+@pytest.fixture
+def api(kube: client.ApiClient) -> Api:
+    return Api(kube)
+
+
+async def get_raw(kube: client.ApiClient, path: str) -> tuple[int, Any]:
+    response = await kube.call_api(
+        path, "GET", auth_settings=["BearerToken"], _preload_content=False
+    )
+    try:
+        return int(response.status), orjson.loads(await response.read())
+    finally:
+        response.release()
+
+
+def metric_source(name: str, trigger: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "updraft.io/v1alpha1",
+        "kind": "MetricSource",
+        "metadata": {"name": name},
+        "spec": {"trigger": trigger, **spec},
+    }
+
+
+# Active from 2 January to 31 December (next `end`, 1 January, comes before the next `start`).
+ALWAYS_ON_CRON: dict[str, Any] = {
+    "type": "cron",
+    "metadata": {
+        "timezone": "UTC",
+        "start": "0 0 2 1 *",
+        "end": "0 0 1 1 *",
+        "desiredReplicas": "3",
+    },
+}
+
+
+@pytest.fixture
+async def available(adapter: Adapter, kube: client.ApiClient) -> Adapter:
+    registration = client.ApiregistrationV1Api(kube)
+
+    async def is_available() -> bool | None:
+        svc = await registration.read_api_service("v1beta1.external.metrics.k8s.io")
+        for c in svc.status.conditions or []:
+            if c.type == "Available" and c.status == "True":
+                return True
+        return None
+
+    await eventually(is_available, within=60, what="the external metrics APIService Available")
+    return adapter
+
+
+async def test_cron_metric_through_kube_apiserver_and_status(
+    available: Adapter, kube: client.ApiClient, api: Api, namespace: str
+) -> None:
+    await api.create(METRICSOURCES, metric_source("always-three", ALWAYS_ON_CRON), namespace)
+
+    async def served() -> Any:
+        status, doc = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/always-three")
+        return doc if status == 200 else None
+
+    doc = await eventually(served, within=30, what="the cron metric through kube-apiserver")
+    assert doc["kind"] == "ExternalMetricValueList"
+    assert [i["value"] for i in doc["items"]] == ["3"]
+
+    async def status_written() -> Any:
+        obj = await api.get(METRICSOURCES, "always-three", namespace)
+        status = obj.get("status") or {}
+        return status if status.get("lastValue") == "3" else None
+
+    status = await eventually(status_written, within=30, what="MetricSource status")
+    assert status["active"] is True
+    [ready] = status["conditions"]
+    assert (ready["type"], ready["status"]) == ("Ready", "True")
+
+    # Another namespace cannot see it, even under the same name.
+    other, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/default/always-three")
+    assert other == 404
+
+
+async def test_bad_metricsource_gets_ready_false_and_an_event(
+    available: Adapter, kube: client.ApiClient, api: Api, namespace: str
+) -> None:
+    broken = {"type": "cron", "metadata": {**ALWAYS_ON_CRON["metadata"], "start": "* * * *"}}
+    await api.create(METRICSOURCES, metric_source("broken", broken), namespace)
+    await api.create(METRICSOURCES, metric_source("fine", ALWAYS_ON_CRON), namespace)
+
+    async def reported() -> Any:
+        obj = await api.get(METRICSOURCES, "broken", namespace)
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return conditions[0] if conditions and conditions[0]["status"] == "False" else None
+
+    condition = await eventually(reported, within=30, what="Ready=False on the bad MetricSource")
+    assert condition["reason"] == "InvalidSpec"
+    assert "spec.trigger.metadata.start" in condition["message"]
+    events = await client.CoreV1Api(kube).list_namespaced_event(namespace)
+    assert any(
+        e.reason == "InvalidSpec" and "spec.trigger.metadata.start" in e.message
+        for e in events.items
+    )
+    # The bad one is not served; the good one beside it is.
+    status, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/broken")
+    assert status == 404
+
+    async def fine() -> bool | None:
+        code, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/fine")
+        return True if code == 200 else None
+
+    await eventually(fine, within=30, what="the good MetricSource served")
+
+
+async def test_unauthenticated_request_to_the_adapter_is_401(available: Adapter) -> None:
+    def direct() -> tuple[int, Any]:
+        context = ssl.create_default_context(cafile=str(available.ca))
+        url = f"https://localhost:{available.port}{EXTERNAL}/namespaces/default/anything"
+        try:
+            with urllib.request.urlopen(url, timeout=5, context=context) as r:
+                return int(r.status), orjson.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), orjson.loads(e.read())
+
+    code, status = await asyncio.to_thread(direct)
+    assert code == 401
+    assert status["reason"] == "Unauthorized"
+
+
+@pytest.fixture
+async def kwok_node(kube: client.ApiClient) -> AsyncIterator[str]:
+    pool = uuid.uuid4().hex[:8]
+    name = f"kwok-hpa-{pool}"
+    key, value = KWOK_ANNOTATION
+    resources = {"cpu": "16", "memory": "64Gi", "pods": "110"}
+    core = client.CoreV1Api(kube)
+    await core.create_node(
+        body(
+            client.V1Node,
+            {
+                "metadata": {
+                    "name": name,
+                    "annotations": {key: value},
+                    "labels": {"kubernetes.io/hostname": name, "updraft.io/e2e-pool": pool},
+                },
+                "status": {"capacity": resources, "allocatable": resources},
+            },
+        )
+    )
+    yield pool
+    await core.delete_node(name)
+
+
+async def test_real_hpa_scales_up_and_down_on_a_prometheus_metric(
+    available: Adapter, kube: client.ApiClient, api: Api, namespace: str, kwok_node: str
+) -> None:
+    service = namespace  # one series per test run
+    available.push(3, service=service)
+    trigger = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": available.prometheus_url,
+            "query": f"sum({LOAD}{{<<.LabelMatchers>>}})",
+            "threshold": "1",
+        },
+    }
+    await api.create(METRICSOURCES, metric_source("load", trigger, pollingInterval=1), namespace)
+    labels = {"app": "worker"}
+    await client.AppsV1Api(kube).create_namespaced_deployment(
+        namespace,
+        body(
+            client.V1Deployment,
+            {
+                "metadata": {"name": "worker"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "nodeSelector": {"updraft.io/e2e-pool": kwok_node},
+                            "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}],
+                        },
+                    },
+                },
+            },
+        ),
+    )
+    autoscaling = client.AutoscalingV2Api(kube)
+    await autoscaling.create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        body(
+            client.V2HorizontalPodAutoscaler,
+            {
+                "metadata": {"name": "worker"},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": "worker",
+                    },
+                    "minReplicas": 1,
+                    "maxReplicas": 6,
+                    "metrics": [
+                        {
+                            "type": "External",
+                            "external": {
+                                "metric": {
+                                    "name": "load",
+                                    "selector": {"matchLabels": {"service": service}},
+                                },
+                                "target": {"type": "AverageValue", "averageValue": "1"},
+                            },
+                        }
+                    ],
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": 0,
+                            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
+                        },
+                        "scaleUp": {
+                            "stabilizationWindowSeconds": 0,
+                            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
+                        },
+                    },
+                },
+            },
+        ),
+    )
+
+    async def replicas(wanted: int) -> int | None:
+        hpa = await autoscaling.read_namespaced_horizontal_pod_autoscaler("worker", namespace)
+        desired = getattr(hpa.status, "desired_replicas", None)  # no status before a sync
+        return desired if desired == wanted else None
+
+    # 3 at AverageValue 1 per replica: 3 replicas.
+    await eventually(lambda: replicas(3), within=90, what="the HPA to scale worker to 3")
+    available.push(1, service=service)
+    await eventually(lambda: replicas(1), within=90, what="the HPA to scale worker back to 1")
