@@ -59,10 +59,20 @@ class FrontProxyAuthenticator:
         *,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
+        self._now = now
+        self.replace_settings(settings)
+
+    @property
+    def settings(self) -> RequestHeaderSettings:
+        return self._settings
+
+    def replace_settings(self, settings: RequestHeaderSettings) -> None:
+        """Trust `settings` from now on (kube-apiserver rotated its front-proxy CA); certificates
+        verified under the old trust are verified again."""
+        cas = x509.load_pem_x509_certificates(settings.client_ca_pem)
         self._settings = settings
         self._extra_prefixes = tuple(p.lower() for p in settings.extra_headers_prefixes)
-        self._cas = x509.load_pem_x509_certificates(settings.client_ca_pem)
-        self._now = now
+        self._cas = cas
         self._verified: dict[bytes, dt.datetime] = {}
         """DER of a verified leaf -> the end of its validity (so expiry is still noticed)."""
 

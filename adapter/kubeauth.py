@@ -9,6 +9,10 @@ protocols. A review that cannot be made (apiserver unreachable) is a 503, never 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,10 +22,13 @@ import aiohttp
 
 from adapter.auth import AccessDecision, UserInfo
 from adapter.errors import UnavailableError
-from adapter.frontproxy import RequestHeaderSettings
+from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
 from adapter.paths import Attributes, ResourceAttributes
+from adapter.tls import ServingCertificate
 from kube import Api, ApiError
 from kube.reviews import request_header_trust, subject_access_review, token_review
+
+log = logging.getLogger(__name__)
 
 _FAILURES = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
 
@@ -145,3 +152,52 @@ async def request_header_settings(api: Api) -> RequestHeaderSettings | None:
         group_headers=trust.group_headers or ("X-Remote-Group",),
         extra_headers_prefixes=trust.extra_headers_prefixes or ("X-Remote-Extra-",),
     )
+
+
+class RequestHeaderWatcher:
+    """Re-reads kube-apiserver's front-proxy trust every `interval` seconds and, when it
+    changed (a rotated front-proxy CA), hands it to the authenticator and to the TLS layer, so
+    requests keep authenticating without a restart."""
+
+    def __init__(
+        self,
+        api: Api,
+        authenticator: FrontProxyAuthenticator,
+        certificate: ServingCertificate,
+        *,
+        interval: float = 60.0,
+    ) -> None:
+        self._api = api
+        self._authenticator = authenticator
+        self._certificate = certificate
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> bool:
+        """One re-read; True if the trust changed and is now in force."""
+        fresh = await request_header_settings(self._api)
+        if fresh is None or fresh == self._authenticator.settings:
+            return False
+        self._certificate.set_client_cas((fresh.client_ca_pem,))
+        self._authenticator.replace_settings(fresh)
+        log.info("kube-apiserver's front-proxy trust changed; now verifying with the new CA")
+        return True
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.refresh()
+            except (*_FAILURES, ValueError, ssl.SSLError) as e:
+                log.warning("re-reading extension-apiserver-authentication failed: %s", e)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="requestheader-watcher")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

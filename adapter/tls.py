@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import ipaddress
 import logging
@@ -102,6 +103,16 @@ class ServingCertificate:
             self._settings.key_file.read_bytes(),
             self._settings.client_ca_pems,
         )
+
+    def set_client_cas(self, client_ca_pems: tuple[bytes, ...]) -> None:
+        """Accept client certificates from these CAs on new connections (a rotated front-proxy
+        CA); raises, keeping the current context, if the new context cannot be built."""
+        settings = dataclasses.replace(self._settings, client_ca_pems=client_ca_pems)
+        fresh = build_context(
+            settings.cert_file.read_bytes(), settings.key_file.read_bytes(), client_ca_pems
+        )
+        self._settings = settings
+        self._current = fresh
 
     def _pick_context(
         self, ssl_object: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _: ssl.SSLContext

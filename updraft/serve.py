@@ -34,7 +34,12 @@ from adapter import (
 )
 from adapter.auth import Authenticator, Authorizer
 from adapter.controller import MetricSourceController
-from adapter.kubeauth import KubeAccessReviewer, KubeTokenReviewer, request_header_settings
+from adapter.kubeauth import (
+    KubeAccessReviewer,
+    KubeTokenReviewer,
+    RequestHeaderWatcher,
+    request_header_settings,
+)
 from adapter.metricsources import MetricSourceProvider
 from adapter.standalone import load as load_standalone
 from kube import Api, connect
@@ -125,6 +130,8 @@ async def _adapter(
     authorizer: Authorizer
     ready: Callable[[], bool]
     controller: MetricSourceController | None = None
+    front_proxy: FrontProxyAuthenticator | None = None
+    api: Api | None = None
     api_client = None
     requestheader = _requestheader_from_file(settings)
     if settings.standalone_config is not None:
@@ -162,9 +169,9 @@ async def _adapter(
                 "kube-system/extension-apiserver-authentication: start it with "
                 "--requestheader-client-ca-file, or give --requestheader-client-ca-file here"
             )
+        front_proxy = FrontProxyAuthenticator(requestheader)
         authenticator = ChainAuthenticator(
-            FrontProxyAuthenticator(requestheader),
-            BearerTokenAuthenticator(KubeTokenReviewer(api)),
+            front_proxy, BearerTokenAuthenticator(KubeTokenReviewer(api))
         )
         authorizer = SubjectAccessAuthorizer(KubeAccessReviewer(api))
         controller = MetricSourceController(api, provider, cache, registry)
@@ -198,11 +205,18 @@ async def _adapter(
         ready=ready,
     )
     server = AdapterServer(app, certificate=certificate, host=settings.host, port=settings.port)
+    watcher: RequestHeaderWatcher | None = None
+    if api is not None and front_proxy is not None and settings.requestheader_client_ca is None:
+        # The trust came from the cluster: follow it when kube-apiserver rotates its CA.
+        watcher = RequestHeaderWatcher(api, front_proxy, certificate)
+        watcher.start()
     try:
         await server.start()
         log.info("metrics API serving on https://%s:%d", settings.host, server.port)
         yield server
     finally:
+        if watcher is not None:
+            await watcher.close()
         await server.close()
         if controller is not None:
             await controller.close()
