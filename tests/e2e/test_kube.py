@@ -28,8 +28,16 @@ def api(kube: client.ApiClient) -> Api:
     return Api(kube)
 
 
+MINE = "updraft.io/e2e=informer"
+"""Only the test's own ConfigMaps: the root-CA publisher adds kube-root-ca.crt to every
+namespace at a moment of its choosing."""
+
+
 def _cm(name: str, value: str) -> dict[str, object]:
-    return {"metadata": {"name": name}, "data": {"v": value}}
+    return {
+        "metadata": {"name": name, "labels": {"updraft.io/e2e": "informer"}},
+        "data": {"v": value},
+    }
 
 
 PODTEMPLATES = Resource("", "v1", "podtemplates", namespaced=True)
@@ -78,7 +86,7 @@ async def test_informer_sees_adds_updates_and_deletes(
 ) -> None:
     recorder, informers = informer_parts
     await api.create(CONFIGMAPS, _cm("before", "0"), namespace)
-    informer = Informer(api, CONFIGMAPS, handler=recorder, namespace=namespace)
+    informer = Informer(api, CONFIGMAPS, handler=recorder, namespace=namespace, label_selector=MINE)
     informers.append(informer)
     informer.start()
     await asyncio.wait_for(informer.synced.wait(), 30)
