@@ -15,8 +15,8 @@ import logging
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar, cast
 
 import aiohttp
 
@@ -33,6 +33,35 @@ log = logging.getLogger(__name__)
 _FAILURES = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_MISS = object()
+
+
+class _Expiring(Generic[K, V]):
+    """A bounded map whose entries expire `ttl` seconds after they were put (oldest evicted)."""
+
+    def __init__(self, *, ttl: float, max_entries: int, monotonic: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._now = monotonic
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get(self, key: K) -> V | object:
+        """The live value for `key`, or `_MISS`."""
+        hit = self._entries.get(key)
+        if hit is None or self._now() >= hit[0]:
+            return _MISS
+        return hit[1]
+
+    def put(self, key: K, value: V) -> None:
+        self._entries[key] = (self._now() + self._ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 class KubeTokenReviewer:
     """`TokenReviewer` by TokenReview; results cached for `ttl` seconds (kube-apiserver's
     webhook token authenticator caches for 2 min; 10 s keeps revocation quick)."""
@@ -46,15 +75,14 @@ class KubeTokenReviewer:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
-        self._ttl = ttl
-        self._max = max_entries
-        self._now = monotonic
-        self._cache: OrderedDict[str, tuple[float, UserInfo | None]] = OrderedDict()
+        self._cache: _Expiring[str, UserInfo | None] = _Expiring(
+            ttl=ttl, max_entries=max_entries, monotonic=monotonic
+        )
 
     async def review_token(self, token: str) -> UserInfo | None:
         hit = self._cache.get(token)
-        if hit is not None and self._now() < hit[0]:
-            return hit[1]
+        if hit is not _MISS:
+            return cast(UserInfo | None, hit)
         try:
             status = await token_review(self._api, token)
         except _FAILURES as e:
@@ -70,14 +98,8 @@ class KubeTokenReviewer:
                 groups=tuple(raw.get("groups") or ()),
                 extra={k: tuple(v) for k, v in (raw.get("extra") or {}).items()},
             )
-        self._remember(token, user)
+        self._cache.put(token, user)
         return user
-
-    def _remember(self, token: str, user: UserInfo | None) -> None:
-        self._cache[token] = (self._now() + self._ttl, user)
-        self._cache.move_to_end(token)
-        while len(self._cache) > self._max:
-            self._cache.popitem(last=False)
 
 
 def _sar_spec(user: UserInfo, attributes: Attributes) -> dict[str, Any]:
@@ -115,16 +137,15 @@ class KubeAccessReviewer:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
-        self._ttl = ttl
-        self._max = max_entries
-        self._now = monotonic
-        self._cache: OrderedDict[tuple[Any, ...], tuple[float, AccessDecision]] = OrderedDict()
+        self._cache: _Expiring[tuple[Any, ...], AccessDecision] = _Expiring(
+            ttl=ttl, max_entries=max_entries, monotonic=monotonic
+        )
 
     async def review_access(self, user: UserInfo, attributes: Attributes) -> AccessDecision:
         key = (user.name, user.uid, user.groups, tuple(sorted(user.extra.items())), attributes)
         hit = self._cache.get(key)
-        if hit is not None and self._now() < hit[0]:
-            return hit[1]
+        if isinstance(hit, AccessDecision):
+            return hit
         try:
             status = await subject_access_review(self._api, _sar_spec(user, attributes))
         except _FAILURES as e:
@@ -133,10 +154,7 @@ class KubeAccessReviewer:
             allowed=bool(status.get("allowed")) and not status.get("denied"),
             reason=str(status.get("reason", "")),
         )
-        self._cache[key] = (self._now() + self._ttl, decision)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._max:
-            self._cache.popitem(last=False)
+        self._cache.put(key, decision)
         return decision
 
 
