@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import platform
 import statistics
@@ -49,9 +50,12 @@ class FakePrometheus:
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
+        self.by_query: dict[str, list[float]] = {}
 
     async def query(self, request: web.Request) -> web.Response:
-        self.arrivals.append(time.monotonic())
+        now = time.monotonic()
+        self.arrivals.append(now)
+        self.by_query.setdefault(request.query.get("query", ""), []).append(now)
         body = orjson.dumps(
             {
                 "status": "success",
@@ -110,6 +114,15 @@ async def run(*, askers: int, triggers: int, interval: float, intervals: int) ->
     fanin_queries = len(upstream.arrivals)
     per_interval = Counter(int((t - started) // interval) for t in upstream.arrivals)
     counted = [per_interval.get(i, 0) for i in range(intervals)]
+    # The invariant itself, free of where the wall-clock bins fall: each trigger's upstream
+    # queries are at least one polling interval apart.
+    gaps = [
+        later - earlier
+        for times in upstream.by_query.values()
+        for earlier, later in itertools.pairwise(times)
+    ]
+    min_gap = min(gaps) if gaps else None
+    most_per_trigger = max((len(t) for t in upstream.by_query.values()), default=0)
 
     # Baseline 1: the floor of any cached answer, a dict lookup plus an await.
     table = {spec.identity: spec for spec in specs}
@@ -151,6 +164,11 @@ async def run(*, askers: int, triggers: int, interval: float, intervals: int) ->
         "upstream_queries_total": fanin_queries,
         "upstream_queries_per_interval": counted,
         "upstream_queries_goal_per_interval": triggers,
+        "triggers_queried": len(upstream.by_query),
+        "max_queries_of_one_trigger": most_per_trigger,
+        "min_seconds_between_queries_of_one_trigger": None
+        if min_gap is None
+        else round(min_gap, 3),
         "asks": len(hit_ns) + len(miss_ns),
         "cache_hit_latency": hit,
         "cache_miss_latency": percentiles(miss_ns),
