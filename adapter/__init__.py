@@ -8,7 +8,8 @@ through `scalers`' MetricCache and talks to Kubernetes only through `kube`.
 Today it holds the HTTP core: the application (`create_app`) and its HTTPS server, the provider
 protocols values arrive through (`ExternalMetrics`, `CustomMetrics`), the authentication and
 authorization hooks (`Authenticator`, `Authorizer`, and the `TokenReviewer` / `AccessReviewer`
-protocols `kube` will implement), Quantity formatting, label selectors and serving TLS.
+protocols `kube` will implement), Quantity formatting, label selectors and serving TLS, and the
+custom-metrics source over Prometheus rules (`PrometheusCustomMetrics`, `load_config`).
 """
 
 from adapter.app import create_app
@@ -44,6 +45,13 @@ from adapter.errors import (
 )
 from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
 from adapter.paths import Attributes, NonResourceAttributes, ResourceAttributes
+from adapter.prometheus_custom import PrometheusCustomMetrics
+from adapter.prometheus_rules import (
+    CustomMetricsConfig,
+    CustomMetricsConfigError,
+    load_config,
+    parse_config,
+)
 from adapter.providers import (
     CUSTOM_GROUP,
     EXTERNAL_GROUP,
@@ -82,6 +90,8 @@ __all__ = [
     "Credentials",
     "CustomMetricInfo",
     "CustomMetrics",
+    "CustomMetricsConfig",
+    "CustomMetricsConfigError",
     "CustomSample",
     "Details",
     "ExternalMetrics",
@@ -101,6 +111,7 @@ __all__ = [
     "NotFoundError",
     "ObjectReference",
     "Operator",
+    "PrometheusCustomMetrics",
     "QuantityError",
     "RequestHeaderSettings",
     "Requirement",
@@ -118,6 +129,8 @@ __all__ = [
     "create_app",
     "ensure_self_signed",
     "format_quantity",
+    "load_config",
+    "parse_config",
     "parse_quantity",
     "parse_selector",
     "status_body",

@@ -41,6 +41,9 @@ from adapter.kubeauth import (
     request_header_settings,
 )
 from adapter.metricsources import MetricSourceProvider
+from adapter.prometheus_custom import PrometheusCustomMetrics
+from adapter.prometheus_rules import CustomMetricsConfigError, load_config
+from adapter.providers import CustomMetrics
 from adapter.standalone import load as load_standalone
 from kube import Api, connect
 from scalers import MetricCache, Registry, default_registry
@@ -73,6 +76,9 @@ class AdapterSettings:
     insecure_no_auth: bool = False
     requestheader_client_ca: Path | None = None
     requestheader_allowed_names: tuple[str, ...] = ()
+    custom_metrics_config: Path | None = None
+    """Prometheus rules (prometheus-adapter's form) that serve custom.metrics.k8s.io; None:
+    the custom group is registered but has no metrics."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,12 @@ async def _adapter(
     api: Api | None = None
     api_client = None
     requestheader = _requestheader_from_file(settings)
+    custom_config = None
+    if settings.custom_metrics_config is not None:
+        try:
+            custom_config = await asyncio.to_thread(load_config, settings.custom_metrics_config)
+        except CustomMetricsConfigError as e:
+            raise StartupError(f"--custom-metrics-config {e}") from None
     if settings.standalone_config is not None:
         try:
             sources = await asyncio.to_thread(
@@ -197,9 +209,16 @@ async def _adapter(
     certificate = ServingCertificate(
         ServingSettings(cert_file, key_file, client_ca_pems=client_cas)
     )
+    custom: CustomMetrics = NoCustomMetrics()
+    custom_source = None
+    if custom_config is not None:
+        # Objects a Pods metric selects are listed through the cluster; standalone mode has
+        # none, so the selector becomes PromQL matchers on the series instead.
+        custom_source = PrometheusCustomMetrics(custom_config, api=api)
+        custom = custom_source
     app = create_app(
         external=provider,
-        custom=NoCustomMetrics(),
+        custom=custom,
         authenticator=authenticator,
         authorizer=authorizer,
         ready=ready,
@@ -211,6 +230,8 @@ async def _adapter(
         watcher = RequestHeaderWatcher(api, front_proxy, certificate)
         watcher.start()
     try:
+        if custom_source is not None:
+            await custom_source.start()  # the first discovery, before anyone asks
         await server.start()
         log.info("metrics API serving on https://%s:%d", settings.host, server.port)
         yield server
@@ -218,6 +239,8 @@ async def _adapter(
         if watcher is not None:
             await watcher.close()
         await server.close()
+        if custom_source is not None:
+            await custom_source.close()
         if controller is not None:
             await controller.close()
         if api_client is not None:

@@ -34,6 +34,48 @@ SYSTEM = "updraft-system"
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 METRICSOURCES = Resource("updraft.io", "v1alpha1", "metricsources", namespaced=True)
 LOAD = "updraft_e2e_load"
+PACKETS = "updraft_e2e_packets_per_second"
+REQUESTS = "updraft_e2e_ingress_requests_per_second"
+CUSTOM = "/apis/custom.metrics.k8s.io"
+APISERVICES = (
+    # name, group, version, versionPriority (v1beta2 preferred, as the custom-metrics apiserver
+    # library's own deployment has it)
+    ("v1beta1.external.metrics.k8s.io", "external.metrics.k8s.io", "v1beta1", 100),
+    ("v1beta1.custom.metrics.k8s.io", "custom.metrics.k8s.io", "v1beta1", 100),
+    ("v1beta2.custom.metrics.k8s.io", "custom.metrics.k8s.io", "v1beta2", 200),
+)
+
+
+def custom_rules(prometheus_url: str) -> dict[str, Any]:
+    """The rules `--custom-metrics-config` gets: gauges pushed per pod and per Ingress (the
+    example file's rate() over counters would need two scrapes per value)."""
+    by = "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)"
+    namespace = {"namespace": {"resource": "namespace"}}
+    return {
+        "prometheus": {"url": prometheus_url, "timeout": "2s"},
+        # New series appear within a second or two (the HPA syncs every second here).
+        "relistInterval": "1s",
+        "metricsMaxAge": "5m",
+        "rules": [
+            {
+                "seriesQuery": f'{PACKETS}{{namespace!="",pod!=""}}',
+                "resources": {"overrides": {**namespace, "pod": {"resource": "pod"}}},
+                "name": {"matches": f"^{PACKETS}$", "as": "packets-per-second"},
+                "metricsQuery": by,
+            },
+            {
+                "seriesQuery": f'{REQUESTS}{{namespace!="",ingress!=""}}',
+                "resources": {
+                    "overrides": {
+                        **namespace,
+                        "ingress": {"group": "networking.k8s.io", "resource": "ingress"},
+                    }
+                },
+                "name": {"matches": f"^{REQUESTS}$", "as": "requests-per-second"},
+                "metricsQuery": by,
+            },
+        ],
+    }
 
 
 def kubectl(cp: ControlPlane, *args: str) -> str:
@@ -100,6 +142,25 @@ class Adapter:
             f"127.0.0.1:{self.pushgateway.port}", job=f"e2e-{service}", registry=registry
         )
 
+    def push_pods(self, namespace: str, values: dict[str, float]) -> None:
+        """One series per pod; replaces what was pushed for `namespace` before."""
+        registry = CollectorRegistry()
+        gauge = Gauge(PACKETS, "Packets per second.", ["namespace", "pod"], registry=registry)
+        for pod, value in values.items():
+            gauge.labels(namespace, pod).set(value)
+        push_to_gateway(
+            f"127.0.0.1:{self.pushgateway.port}", job=f"e2e-packets-{namespace}", registry=registry
+        )
+
+    def push_ingress(self, namespace: str, ingress: str, value: float) -> None:
+        registry = CollectorRegistry()
+        Gauge(REQUESTS, "Requests per second.", ["namespace", "ingress"], registry=registry).labels(
+            namespace, ingress
+        ).set(value)
+        push_to_gateway(
+            f"127.0.0.1:{self.pushgateway.port}", job=f"e2e-requests-{namespace}", registry=registry
+        )
+
 
 @pytest.fixture(scope="module")
 def adapter(
@@ -124,6 +185,8 @@ def adapter(
     )
     pushgateway = start_pushgateway(work / "pushgateway")
     prometheus = start_prometheus(work / "prometheus", pushgateway)
+    rules = work / "custom-metrics.yaml"
+    rules.write_text(orjson.dumps(custom_rules(f"http://127.0.0.1:{prometheus.port}")).decode())
     server = ServerProcess(
         name="updraft",
         binary=UPDRAFT,
@@ -137,6 +200,7 @@ def adapter(
             f"--tls-private-key-file={serving.key}",
             "--grpc-port=0",
             "--metrics-port=0",
+            f"--custom-metrics-config={rules}",
         ],
     )
     server.start()
@@ -158,19 +222,22 @@ def adapter(
                     "ports": [{"name": "https", "port": server.port}],
                 },
             },
-            {
-                "apiVersion": "apiregistration.k8s.io/v1",
-                "kind": "APIService",
-                "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
-                "spec": {
-                    "group": "external.metrics.k8s.io",
-                    "version": "v1beta1",
-                    "service": {"namespace": SYSTEM, "name": "updraft", "port": server.port},
-                    "caBundle": ca_bundle,
-                    "groupPriorityMinimum": 100,
-                    "versionPriority": 100,
-                },
-            },
+            *(
+                {
+                    "apiVersion": "apiregistration.k8s.io/v1",
+                    "kind": "APIService",
+                    "metadata": {"name": name},
+                    "spec": {
+                        "group": group,
+                        "version": version,
+                        "service": {"namespace": SYSTEM, "name": "updraft", "port": server.port},
+                        "caBundle": ca_bundle,
+                        "groupPriorityMinimum": 100,
+                        "versionPriority": priority,
+                    },
+                }
+                for name, group, version, priority in APISERVICES
+            ),
         ]
         path = work / "register.json"
         path.write_text(
@@ -186,7 +253,7 @@ def adapter(
                 f"--kubeconfig={control_plane.kubeconfig}",
                 "delete",
                 "--ignore-not-found",
-                "apiservice/v1beta1.external.metrics.k8s.io",
+                *(f"apiservice/{name}" for name, *_ in APISERVICES),
             ],
             capture_output=True,
             timeout=60,
@@ -431,3 +498,242 @@ async def test_real_hpa_scales_up_and_down_on_a_prometheus_metric(
     await eventually(lambda: replicas(3), within=90, what="the HPA to scale worker to 3")
     available.push(1, service=service)
     await eventually(lambda: replicas(1), within=90, what="the HPA to scale worker back to 1")
+
+
+# --- custom metrics from Prometheus rules (--custom-metrics-config) ---------------------------
+
+FAST_BEHAVIOR: dict[str, Any] = {
+    direction: {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 1}],
+    }
+    for direction in ("scaleUp", "scaleDown")
+}
+
+
+@pytest.fixture
+async def custom_available(available: Adapter, kube: client.ApiClient) -> Adapter:
+    registration = client.ApiregistrationV1Api(kube)
+    for name in ("v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"):
+
+        async def is_available(name: str = name) -> bool | None:
+            svc = await registration.read_api_service(name)
+            for c in svc.status.conditions or []:
+                if c.type == "Available" and c.status == "True":
+                    return True
+            return None
+
+        await eventually(is_available, within=60, what=f"the APIService {name} Available")
+    return available
+
+
+async def get_custom(kube: client.ApiClient, path: str, **query: str) -> tuple[int, Any]:
+    response = await kube.call_api(
+        CUSTOM + path,
+        "GET",
+        query_params=list(query.items()),
+        auth_settings=["BearerToken"],
+        _preload_content=False,
+    )
+    try:
+        return int(response.status), orjson.loads(await response.read())
+    finally:
+        response.release()
+
+
+async def create_deployment(
+    kube: client.ApiClient, namespace: str, name: str, *, replicas: int, pool: str
+) -> None:
+    labels = {"app": name}
+    await client.AppsV1Api(kube).create_namespaced_deployment(
+        namespace,
+        body(
+            client.V1Deployment,
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "nodeSelector": {"updraft.io/e2e-pool": pool},
+                            "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}],
+                        },
+                    },
+                },
+            },
+        ),
+    )
+
+
+async def running_pods(kube: client.ApiClient, namespace: str, app: str, count: int) -> list[str]:
+    """The names of `app`'s pods once exactly `count` of them run (and none is terminating)."""
+    core = client.CoreV1Api(kube)
+
+    async def probe() -> list[str] | None:
+        pods = await core.list_namespaced_pod(namespace, label_selector=f"app={app}")
+        live = [p for p in pods.items if getattr(p.metadata, "deletion_timestamp", None) is None]
+        running = [p.metadata.name for p in live if p.status.phase == "Running"]
+        return sorted(running) if len(running) == len(live) == count else None
+
+    return await eventually(probe, within=60, what=f"{count} running {app} pods")
+
+
+async def create_hpa(
+    kube: client.ApiClient, namespace: str, name: str, metric: dict[str, Any], *, most: int = 6
+) -> None:
+    await client.AutoscalingV2Api(kube).create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        body(
+            client.V2HorizontalPodAutoscaler,
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": 1,
+                    "maxReplicas": most,
+                    "metrics": [metric],
+                    "behavior": FAST_BEHAVIOR,
+                },
+            },
+        ),
+    )
+
+
+async def hpa_at(kube: client.ApiClient, namespace: str, name: str, wanted: int) -> Any:
+    """The HPA's status once its desiredReplicas is `wanted`."""
+    autoscaling = client.AutoscalingV2Api(kube)
+    last: list[Any] = [None]
+
+    async def probe() -> Any:
+        hpa = await autoscaling.read_namespaced_horizontal_pod_autoscaler(name, namespace)
+        last[0] = hpa.status
+        desired = getattr(hpa.status, "desired_replicas", None)  # no status before a sync
+        return hpa.status if desired == wanted else None
+
+    try:
+        return await eventually(probe, within=90, what=f"the HPA to want {wanted} {name} replicas")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; its last status: {last[0]}") from None
+
+
+async def test_real_hpa_follows_a_pods_custom_metric(
+    custom_available: Adapter, kube: client.ApiClient, namespace: str, kwok_node: str
+) -> None:
+    await create_deployment(kube, namespace, "packets", replicas=2, pool=kwok_node)
+    pods = await running_pods(kube, namespace, "packets", 2)
+    # The series name the real pods; a pod of another app in the namespace must not count.
+    custom_available.push_pods(namespace, {**dict.fromkeys(pods, 2000.0), "stranger": 1e6})
+
+    async def listed() -> Any:
+        status, doc = await get_custom(kube, "/v1beta2")
+        names = {r["name"] for r in doc.get("resources", [])} if status == 200 else set()
+        return doc if "pods/packets-per-second" in names else None
+
+    await eventually(listed, within=30, what="pods/packets-per-second in custom discovery")
+
+    async def served() -> Any:
+        status, doc = await get_custom(
+            kube,
+            f"/v1beta1/namespaces/{namespace}/pods/*/packets-per-second",
+            labelSelector="app=packets",
+        )
+        return doc if status == 200 and len(doc["items"]) == 2 else None
+
+    doc = await eventually(served, within=30, what="both pods' values through kube-apiserver")
+    assert doc["apiVersion"] == "custom.metrics.k8s.io/v1beta1"
+    assert sorted((i["describedObject"]["name"], i["value"]) for i in doc["items"]) == [
+        (pod, "2k") for pod in pods
+    ]
+
+    pods_metric = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "packets-per-second"},
+            "target": {"type": "AverageValue", "averageValue": "1k"},
+        },
+    }
+    await create_hpa(kube, namespace, "packets", pods_metric)
+    # 2k per pod against 1k: twice the pods. The two new pods have no series yet, which the HPA
+    # counts as 0 while scaling up, so it settles at 4.
+    status = await hpa_at(kube, namespace, "packets", 4)
+    [current] = status.current_metrics
+    assert current.pods.metric.name == "packets-per-second"
+    assert current.pods.current.average_value == "2k"
+
+    pods = await running_pods(kube, namespace, "packets", 4)
+    custom_available.push_pods(namespace, dict.fromkeys(pods, 250.0))
+    await hpa_at(kube, namespace, "packets", 1)
+
+
+async def test_real_hpa_follows_an_object_custom_metric(
+    custom_available: Adapter, kube: client.ApiClient, namespace: str, kwok_node: str
+) -> None:
+    await client.NetworkingV1Api(kube).create_namespaced_ingress(
+        namespace,
+        body(
+            client.V1Ingress,
+            {
+                "metadata": {"name": "main-route"},
+                "spec": {
+                    "ingressClassName": "nginx",
+                    "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
+                },
+            },
+        ),
+    )
+    await create_deployment(kube, namespace, "web", replicas=1, pool=kwok_node)
+    await running_pods(kube, namespace, "web", 1)
+    custom_available.push_ingress(namespace, "main-route", 25000.0)
+
+    # Every spelling of the resource, in both versions, through kube-apiserver.
+    for version, resource in (
+        ("v1beta2", "ingresses.networking.k8s.io"),
+        ("v1beta1", "ingresses"),
+        ("v1beta1", "ingress"),
+    ):
+        path = f"/{version}/namespaces/{namespace}/{resource}/main-route/requests-per-second"
+
+        async def served(path: str = path) -> Any:
+            status, doc = await get_custom(kube, path)
+            return doc if status == 200 else None
+
+        doc = await eventually(served, within=30, what=f"{path} through kube-apiserver")
+        [item] = doc["items"]
+        assert item["describedObject"] == {
+            "kind": "Ingress",
+            "namespace": namespace,
+            "name": "main-route",
+            "apiVersion": "networking.k8s.io/v1",
+        }
+        assert item["value"] == "25k"
+    missing, status_body = await get_custom(
+        kube,
+        f"/v1beta2/namespaces/{namespace}/ingresses.networking.k8s.io/other/requests-per-second",
+    )
+    assert (missing, status_body["reason"]) == (404, "NotFound")
+
+    object_metric = {
+        "type": "Object",
+        "object": {
+            "describedObject": {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "name": "main-route",
+            },
+            "metric": {"name": "requests-per-second"},
+            "target": {"type": "Value", "value": "10k"},
+        },
+    }
+    await create_hpa(kube, namespace, "web", object_metric, most=3)
+    # A Value target compares the Ingress' total with 10k: at a steady 25k every sync proposes
+    # ceil(2.5 x ready pods), so the HPA climbs to maxReplicas (3) and stays there.
+    status = await hpa_at(kube, namespace, "web", 3)
+    [current] = status.current_metrics
+    assert current.object.described_object.name == "main-route"
+    assert current.object.current.value == "25k"
+
+    # 1k: ceil(0.1 x 3) = 1.
+    custom_available.push_ingress(namespace, "main-route", 1000.0)
+    await hpa_at(kube, namespace, "web", 1)
