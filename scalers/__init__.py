@@ -1,7 +1,8 @@
 """Scalers: the trigger model, the scaler implementations and the cache both front doors share.
 
 ``scalers`` owns turning a trigger (``TriggerSpec``: KEDA-style type, metadata and auth) into a
-``Measurement``: validation (``Registry``), measuring (``Scaler`` subclasses: cron, Prometheus)
+``Measurement``: validation (``Registry``), measuring (``Scaler`` subclasses: cron, Prometheus,
+and the queue-depth scalers: Redis lists and streams, PostgreSQL, SQS, NATS JetStream, RabbitMQ)
 and deciding when to measure (``MetricCache``: freshness, single-flight, stale-on-error,
 fallback). It must not know about HTTP routes, gRPC or Kubernetes objects (those are the front
 doors' and ``kube``'s), and imports nothing of ours but ``kube``.
@@ -9,8 +10,10 @@ doors' and ``kube``'s), and imports nothing of ours but ``kube``.
 
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
 from scalers.cache import CacheMetrics, CacheSettings, Fallback, MetricCache, TriggerPolicy
+from scalers.clients import ClientLease, ClientPool, client_pool
 from scalers.clock import Clock, FakeClock, SystemClock
 from scalers.cron import CronConfig, CronScaler
+from scalers.depth import DepthScaler
 from scalers.errors import (
     AuthError,
     BadResponseError,
@@ -21,10 +24,17 @@ from scalers.errors import (
     UpstreamError,
 )
 from scalers.metadata import KEDA_EXTERNAL_KEYS, MetadataReader
+from scalers.nats_jetstream import NatsJetStreamConfig, NatsJetStreamScaler
+from scalers.postgresql import PostgresConfig, PostgresScaler
 from scalers.prometheus import PrometheusConfig, PrometheusScaler
+from scalers.rabbitmq import RabbitMQConfig, RabbitMQScaler
+from scalers.redis_connection import RedisConnection
+from scalers.redis_lists import RedisListConfig, RedisListScaler
+from scalers.redis_streams import RedisStreamConfig, RedisStreamMode, RedisStreamScaler
 from scalers.registry import Registry, default_registry
 from scalers.sessions import SessionLease, SessionPool, TlsMaterial
 from scalers.spec import SpecIdentity, TriggerSpec
+from scalers.sqs import SqsConfig, SqsScaler
 
 __all__ = [
     "KEDA_EXTERNAL_KEYS",
@@ -33,17 +43,32 @@ __all__ = [
     "BadResultError",
     "CacheMetrics",
     "CacheSettings",
+    "ClientLease",
+    "ClientPool",
     "Clock",
     "ConfigError",
     "CronConfig",
     "CronScaler",
+    "DepthScaler",
     "FakeClock",
     "Fallback",
     "Measurement",
     "MetadataReader",
     "MetricCache",
+    "NatsJetStreamConfig",
+    "NatsJetStreamScaler",
+    "PostgresConfig",
+    "PostgresScaler",
     "PrometheusConfig",
     "PrometheusScaler",
+    "RabbitMQConfig",
+    "RabbitMQScaler",
+    "RedisConnection",
+    "RedisListConfig",
+    "RedisListScaler",
+    "RedisStreamConfig",
+    "RedisStreamMode",
+    "RedisStreamScaler",
     "Registry",
     "Scaler",
     "ScalerContext",
@@ -51,12 +76,15 @@ __all__ = [
     "SessionLease",
     "SessionPool",
     "SpecIdentity",
+    "SqsConfig",
+    "SqsScaler",
     "SystemClock",
     "TlsMaterial",
     "TriggerPolicy",
     "TriggerSpec",
     "UnavailableError",
     "UpstreamError",
+    "client_pool",
     "default_registry",
     "dns_safe_name",
 ]

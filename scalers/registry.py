@@ -11,8 +11,14 @@ from collections.abc import Collection, Iterable
 from scalers.base import Scaler, ScalerContext
 from scalers.cron import CronScaler
 from scalers.errors import ConfigError
+from scalers.nats_jetstream import NatsJetStreamScaler
+from scalers.postgresql import PostgresScaler
 from scalers.prometheus import PrometheusScaler
+from scalers.rabbitmq import RabbitMQScaler
+from scalers.redis_lists import RedisListScaler
+from scalers.redis_streams import RedisStreamScaler
 from scalers.spec import TriggerSpec
+from scalers.sqs import SqsScaler
 
 __all__ = ["Registry", "default_registry"]
 
@@ -54,4 +60,15 @@ class Registry:
 
 def default_registry() -> Registry:
     """A registry holding every built-in scaler."""
-    return Registry([CronScaler, PrometheusScaler])
+    return Registry(
+        [
+            CronScaler,
+            PrometheusScaler,
+            RedisListScaler,
+            RedisStreamScaler,
+            PostgresScaler,
+            SqsScaler,
+            NatsJetStreamScaler,
+            RabbitMQScaler,
+        ]
+    )

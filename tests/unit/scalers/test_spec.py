@@ -62,11 +62,15 @@ def test_spec_copies_its_maps() -> None:
 
 def test_unknown_type_names_the_type_key() -> None:
     registry = default_registry()
-    assert registry.types() == ("cron", "prometheus")
+    listed = (
+        "aws-sqs-queue, cron, nats-jetstream, postgresql, prometheus, rabbitmq, redis, "
+        "redis-streams"
+    )
+    assert registry.types() == tuple(listed.split(", "))
     with pytest.raises(ConfigError) as caught:
         registry.validate(TriggerSpec("kafka", {}))
     assert (caught.value.key, caught.value.value) == ("type", "kafka")
-    assert caught.value.expected == "a scaler type (one of: cron, prometheus)"
+    assert caught.value.expected == f"a scaler type (one of: {listed})"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,140 @@
+"""Property tests for the queue scalers: no metadata or auth crashes validation, every rejection
+names a key, and no auth value shows in the message."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scalers import ConfigError, TriggerSpec, default_registry
+
+REGISTRY = default_registry()
+CONNECTION = ["address", "host", "port", "databaseIndex", "username", "enableTLS", "unsafeSsl"]
+KNOWN_KEYS = {
+    "redis": [*CONNECTION, "listName", "listLength", "activationListLength"],
+    "redis-streams": [
+        *CONNECTION,
+        "stream",
+        "consumerGroup",
+        "pendingEntriesCount",
+        "streamLength",
+        "lagCount",
+        "activationLagCount",
+    ],
+    "postgresql": [
+        "query",
+        "targetQueryValue",
+        "activationTargetQueryValue",
+        "host",
+        "port",
+        "userName",
+        "dbName",
+        "sslmode",
+    ],
+    "aws-sqs-queue": [
+        "queueURL",
+        "awsRegion",
+        "queueLength",
+        "activationQueueLength",
+        "scaleOnInFlight",
+        "scaleOnDelayed",
+        "awsEndpoint",
+        "identityOwner",
+    ],
+    "nats-jetstream": [
+        "natsServerMonitoringEndpoint",
+        "natsServerAddress",
+        "account",
+        "stream",
+        "consumer",
+        "lagThreshold",
+        "activationLagThreshold",
+        "useHttps",
+    ],
+    "rabbitmq": [
+        "host",
+        "queueName",
+        "protocol",
+        "mode",
+        "value",
+        "activationValue",
+        "queueLength",
+        "vhostName",
+        "useRegex",
+        "pageSize",
+        "operation",
+        "excludeUnacknowledged",
+        "timeout",
+        "unsafeSsl",
+    ],
+}
+AUTH_KEYS = [
+    "password",
+    "username",
+    "tls",
+    "ca",
+    "connection",
+    "host",
+    "awsAccessKeyID",
+    "awsSecretAccessKey",
+    "awsSessionToken",
+    "token",
+]
+PLAUSIBLE = [
+    "",
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "1e3",
+    "NaN",
+    "true",
+    "enable",
+    "3s",
+    "r:6379",
+    "[::1]:6379",
+    ":6379",
+    "r:",
+    "amqp://u:p@mq:5672/v",
+    "amqps://mq/%2F",
+    "http://mq:15672/a/b",
+    "https://u:p@h:99999",
+    "nats://n:4222",
+    "n:8222",
+    "postgres://u:p@db:5432/d?sslmode=require",
+    "host=db password='x",
+    "host=db port=70000",
+    "https://sqs.eu-west-1.amazonaws.com/1/q",
+    "QueueLength",
+    "MessageRate",
+    "sum",
+    "$G",
+]
+values = st.one_of(st.sampled_from(PLAUSIBLE), st.text(max_size=30))
+
+
+def maps(keys: list[str]) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(
+        st.one_of(st.sampled_from(keys), st.text(max_size=12)), values, max_size=8
+    )
+
+
+@pytest.mark.parametrize("scaler_type", sorted(KNOWN_KEYS))
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_validation_only_raises_config_errors_that_name_a_key(
+    scaler_type: str, data: st.DataObject
+) -> None:
+    metadata = data.draw(maps(KNOWN_KEYS[scaler_type]), label="metadata")
+    drawn = data.draw(maps(AUTH_KEYS), label="auth")
+    auth = {k: f"{v}#secret#" for k, v in drawn.items()}
+    error: ConfigError | None = None
+    try:
+        REGISTRY.validate(TriggerSpec(scaler_type, metadata, auth))
+    except ConfigError as caught:
+        error = caught
+    if error is not None:
+        assert error.key in metadata or error.key in auth or error.key in KNOWN_KEYS[scaler_type]
+        assert str(error).startswith(f"{error.key}: ")
+        assert "#secret#" not in str(error) or "#secret#" in error.key
