@@ -40,6 +40,7 @@ from yarl import URL
 from adapter.providers import GroupResource
 from adapter.resources import KINDS, resolve
 from adapter.selectors import Operator, Requirement, Selector, promql_label_name
+from kube.durations import parse_duration
 
 __all__ = [
     "CustomMetricsConfig",
@@ -64,23 +65,16 @@ class CustomMetricsConfigError(ValueError):
 
 # --- durations ------------------------------------------------------------------------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def _duration(value: Any) -> float:
     """Seconds from a Go/Prometheus duration string (`500ms`, `3s`, `1m30s`)."""
     expected = "a duration such as 3s, 500ms or 1m30s"
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected {expected}, got {value!r}")
-    text = value.strip()
-    pos, seconds = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise ValueError(f"expected {expected}, got {value!r}")
-        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(f"expected {expected}, got {value!r}") from None
     if seconds <= 0:
         raise ValueError(f"expected a positive duration, got {value!r}")
     return seconds

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Collection, Mapping
 
+from kube.durations import parse_duration
 from scalers.errors import REDACTED, ConfigError
 
 __all__ = ["KEDA_EXTERNAL_KEYS", "MetadataReader"]
@@ -27,17 +28,6 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INT = re.compile(r"[+-]?\d{1,18}")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
 
 
 class MetadataReader:
@@ -152,14 +142,10 @@ class MetadataReader:
         if _FLOAT.fullmatch(text) and "e" not in text.lower() and not text.startswith("+"):
             seconds = float(text) / 1000.0
         else:
-            pos = 0
-            seconds = 0.0
-            while pos < len(text):
-                match = _DURATION_PART.match(text, pos)
-                if match is None:
-                    raise self.error(key, value, expected)
-                seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-                pos = match.end()
+            try:
+                seconds = parse_duration(text)
+            except ValueError:
+                raise self.error(key, value, expected) from None
         if not math.isfinite(seconds) or seconds <= 0:
             raise self.error(key, value, expected)
         return seconds

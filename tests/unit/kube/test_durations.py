@@ -1,0 +1,40 @@
+"""The one Go-duration parser every package reads durations with."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kube.durations import parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("3s", 3.0),
+        ("1m30s", 90.0),
+        ("1.5h", 5400.0),
+        ("720h", 2_592_000.0),
+        ("250us", 0.00025),
+        ("0s", 0.0),
+        (" 2m ", 120.0),
+    ],
+)
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "1d", "-1s", "1s2", "s", "1 s", "Never", "1e3s"])
+def test_not_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+@given(st.text(max_size=20))
+def test_any_text_is_a_duration_or_a_value_error(text: str) -> None:
+    with contextlib.suppress(ValueError):
+        assert parse_duration(text) >= 0
