@@ -135,6 +135,17 @@ class Api:
             content_type="application/merge-patch+json",
         )
 
+    async def patch(
+        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
+    ) -> JSON:
+        """JSON merge patch of the object (metadata and spec; a `null` value removes a key)."""
+        return await self.request(
+            "PATCH",
+            resource.path(namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
     async def delete(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
         return await self.request("DELETE", resource.path(namespace, name))
 

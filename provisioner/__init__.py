@@ -1,7 +1,7 @@
 """Updraft's node provisioner: pending pods in, right-sized NodeClaims out (Karpenter v1 semantics).
 
-This round holds the pure core; the controllers and cloud providers that talk to Kubernetes and
-AWS come later and build on it.
+The pure core (no I/O) and, on top of it, the controllers that talk to Kubernetes through
+``kube`` and launch through a cloud provider.
 
 - ``quantity``, ``resources``: Kubernetes quantities and exact resource vectors.
 - ``requirements``: the node-requirement algebra (In, NotIn, Exists, DoesNotExist, Gt, Lt).
@@ -9,6 +9,15 @@ AWS come later and build on it.
 - ``catalog``: AWS instance types, offerings, prices and allocatable (packaged data).
 - ``topology``, ``simulate``: the scheduling simulation.
 - ``errors``: the error tree.
+
+Controllers (``updraft provisioner`` wires them; import them from their modules):
+
+- ``objects``: NodePool/NodeClaim/NodeClass JSON: validation, claims from plans, views back.
+- ``cloud``, ``kwok``: the cloud provider interface and the kwok provider (fake nodes).
+- ``state``, ``batching``, ``provisioning``: informers, batch windows, one provisioning pass.
+- ``lifecycle``, ``nodepools``: NodeClaim launch/registration/initialization/termination,
+  NodePool validation and status.
+- ``controller``, ``metrics``: the leader-elected assembly and its Prometheus metrics.
 """
 
 from provisioner.catalog import Catalog, InstanceType, Offering

@@ -8,7 +8,11 @@
     │   ├── QuantityError            a resource quantity does not parse or is negative
     │   └── RequirementError         a node selector requirement is malformed (operator,
     │                                values, minValues)
-    └── CatalogError                 instance-type or price data is missing or inconsistent
+    ├── CatalogError                 instance-type or price data is missing or inconsistent
+    └── CloudProviderError           a cloud provider call failed (retried on the next pass)
+        ├── InsufficientCapacityError  no option of a NodeClaim could be launched; the claim
+        │                              is deleted and its pods provisioned again
+        └── InstanceNotFoundError    the instance does not exist (a delete is then complete)
 
 A pod that cannot be scheduled is *not* an error: the simulation returns it with a reason.
 """
@@ -17,6 +21,9 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogError",
+    "CloudProviderError",
+    "InstanceNotFoundError",
+    "InsufficientCapacityError",
     "InvalidFieldError",
     "ProvisionerError",
     "QuantityError",
@@ -47,3 +54,15 @@ class RequirementError(InvalidFieldError):
 
 class CatalogError(ProvisionerError):
     """Instance-type or price data is missing, corrupt or inconsistent."""
+
+
+class CloudProviderError(ProvisionerError):
+    """A cloud provider call failed; the controller retries it on its next pass."""
+
+
+class InsufficientCapacityError(CloudProviderError):
+    """None of a NodeClaim's instance types has an available offering its requirements admit."""
+
+
+class InstanceNotFoundError(CloudProviderError):
+    """The instance is gone (or never existed): a delete is complete."""

@@ -78,6 +78,9 @@ _ALIASES = {
     "beta.kubernetes.io/arch": ARCH,
     "beta.kubernetes.io/os": OS,
     "beta.kubernetes.io/instance-type": INSTANCE_TYPE,
+    # The pool label Updraft writes on nodes (``objects.POOL_LABEL``); the simulation keeps
+    # Karpenter's key, so a pod selecting either one means the same pool.
+    "updraft.io/nodepool": NODEPOOL,
 }
 
 

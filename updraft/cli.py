@@ -1,18 +1,24 @@
 """`updraft`: the console script.
 
-updraft serve        the KEDA gRPC external scaler (and, when it lands, the metrics API)
+updraft serve        the metrics API (aggregated external/custom metrics) and the KEDA gRPC
+                     external scaler, in one process sharing one cache
+updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from pathlib import Path
 
+from kube.durations import parse_duration
 from scalers.grpc import GrpcSettings, TlsFiles
 from updraft import __version__, logs
-from updraft.serve import AdapterSettings, ServeSettings, StartupError, serve
+from updraft.process import StartupError
+from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
+from updraft.serve import AdapterSettings, ServeSettings, serve
 
 
 def _port(text: str) -> int:
@@ -79,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated CNs allowed as the front proxy (default: any the CA signed)",
     )
     a.add_argument(
+        "--custom-metrics-config",
+        type=Path,
+        help="serve custom.metrics.k8s.io from Prometheus by these rules (YAML, "
+        "prometheus-adapter's rule form; see examples/custom-metrics-rules.yaml)",
+    )
+    a.add_argument(
         "--insecure-no-auth",
         action="store_true",
         help="standalone mode only: serve every request unauthenticated (loopback trials); "
@@ -109,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=8080,
         help="/metrics, /healthz, /readyz; 0 disables (default: 8080)",
     )
+    _add_provisioner(commands)
     return parser
 
 
@@ -154,6 +167,7 @@ def _adapter_settings(
         ("--standalone-config", args.standalone_config),
         ("--kubeconfig", args.kubeconfig),
         ("--requestheader-client-ca-file", args.requestheader_client_ca_file),
+        ("--custom-metrics-config", args.custom_metrics_config),
     ):
         if path is not None and not path.is_file():
             parser.error(f"{flag}: {path} is not a readable file")
@@ -171,6 +185,55 @@ def _adapter_settings(
         insecure_no_auth=args.insecure_no_auth,
         requestheader_client_ca=args.requestheader_client_ca_file,
         requestheader_allowed_names=names,
+        custom_metrics_config=args.custom_metrics_config,
+    )
+
+
+def _seconds(text: str) -> float:
+    """A duration flag: Go-style (``500ms``, ``1s``, ``15m``) or plain seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a duration (500ms, 1s, 15m)"
+            ) from None
+    if value < 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative number of seconds")
+    return value
+
+
+def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "provisioner", help="launch nodes for pending pods (NodePools, NodeClaims) and /metrics"
+    )
+    p.add_argument(
+        "--kubeconfig", type=Path, help="the cluster (default: the pod's service account)"
+    )
+    p.add_argument("--cloud-provider", required=True, choices=CLOUD_PROVIDERS)
+    p.add_argument("--metrics-host", default="0.0.0.0", help="default: %(default)s")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=8080,
+        help="/metrics, /healthz, /readyz; 0 disables (default: 8080)",
+    )
+    p.add_argument("--batch-idle-duration", type=_seconds, default=1.0, help="default: 1s")
+    p.add_argument("--batch-max-duration", type=_seconds, default=10.0, help="default: 10s")
+    p.add_argument(
+        "--registration-timeout",
+        type=_seconds,
+        default=900.0,
+        help="delete a NodeClaim whose node has not registered by then (default: 15m)",
+    )
+    p.add_argument(
+        "--leader-election-namespace", default="updraft-system", help="default: %(default)s"
+    )
+    p.add_argument("--leader-election-name", default="updraft-provisioner", help="the Lease's name")
+    p.add_argument(
+        "--leader-election-lease-duration", type=_seconds, default=15.0, help="default: 15s"
     )
 
 
@@ -189,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(settings))
         except StartupError as e:
             print(f"updraft serve: {e}", file=sys.stderr)
+            return 2
+    elif args.command == "provisioner":
+        try:
+            asyncio.run(run_provisioner(provisioner_settings(args)))
+        except (StartupError, ValueError) as e:
+            print(f"updraft provisioner: {e}", file=sys.stderr)
             return 2
     return 0
 

@@ -10,13 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from adapter import (
     AdapterServer,
@@ -48,12 +44,9 @@ from adapter.standalone import load as load_standalone
 from kube import Api, connect
 from scalers import MetricCache, Registry, default_registry
 from scalers.grpc import GrpcServer, GrpcSettings
+from updraft.process import StartupError, serve_metrics, stop_on_signals
 
 log = logging.getLogger("updraft.serve")
-
-
-class StartupError(RuntimeError):
-    """The process cannot serve as configured; the message says why and what to change."""
 
 
 @dataclass(frozen=True)
@@ -90,27 +83,6 @@ class ServeSettings:
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 8080
     """Prometheus scrapes /metrics here; 0 turns the endpoint off."""
-
-
-async def _metrics_app(ready: asyncio.Event) -> web.Application:
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(REGISTRY)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(_: web.Request) -> web.Response:
-        if ready.is_set():
-            return web.Response(text="ok")
-        return web.Response(status=503, text="starting")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/livez", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
 
 
 def _requestheader_from_file(settings: AdapterSettings) -> RequestHeaderSettings | None:
@@ -249,7 +221,7 @@ async def _adapter(
 
 async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGTERM/SIGINT when `stop` is None)."""
-    stop = stop if stop is not None else _stop_on_signals()
+    stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
     registry = default_registry()
     cache = MetricCache(registry=registry)
@@ -257,11 +229,9 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(cache.close)
         if settings.metrics_port:
-            runner = web.AppRunner(await _metrics_app(ready), access_log=None)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
-            log.info("serving /metrics on %s:%d", settings.metrics_host, settings.metrics_port)
+            await serve_metrics(
+                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+            )
         if settings.adapter is not None:
             await stack.enter_async_context(_adapter(settings.adapter, cache, registry))
         if settings.grpc is not None:
@@ -272,11 +242,3 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         await stop.wait()
         log.info("stopping")
         ready.clear()
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop

@@ -1,0 +1,218 @@
+"""The provisioner controller: the parts wired together, acting only while it leads.
+
+Owns the process-level loop: informers start at once (followers keep warm caches); leader
+election on a Lease decides who acts, so two replicas never both create NodeClaims; while
+leading, a batch loop (``batching`` -> ``provisioning``) and a reconcile loop (NodeClaim
+``lifecycle``, NodePool status) run, and both stop the moment the lease is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from kube import Api, Event, LeaderElector, LeaderSettings
+from provisioner import metrics
+from provisioner.batching import Batcher
+from provisioner.cloud import CloudProvider
+from provisioner.errors import InvalidFieldError
+from provisioner.lifecycle import Lifecycle
+from provisioner.nodepools import NodePoolController, pool_of
+from provisioner.objects import claim_view, is_provisionable, node_view
+from provisioner.provisioning import Provisioning
+from provisioner.resources import Resources
+from provisioner.state import ClusterState
+
+__all__ = ["ProvisionerController", "ProvisionerSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProvisionerSettings:
+    batch_idle: float = 1.0
+    """Seconds without a new pending pod that close a batch: a Deployment's burst of pods is
+    created within milliseconds, so 1 s gathers it without delaying a lone pod much."""
+    batch_max: float = 10.0
+    """A batch never stays open longer, so a steady trickle of pods still gets nodes."""
+    registration_timeout: float = 900.0
+    """A launched NodeClaim whose node has not registered by then is deleted with its
+    instance (Karpenter's 15 min: long enough for a slow boot, short enough to retry)."""
+    resync: float = 10.0
+    """Seconds between re-examinations of pods that stay pending (limits freed, pools
+    fixed): Karpenter re-queues pending pods every 10 s too."""
+    reconcile_interval: float = 1.0
+    """Seconds between NodeClaim lifecycle and NodePool status passes (cheap: local caches)."""
+    lease_namespace: str = "updraft-system"
+    lease_name: str = "updraft-provisioner"
+    identity: str = "updraft-provisioner"
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
+
+
+class ProvisionerController:
+    def __init__(self, api: Api, provider: CloudProvider, settings: ProvisionerSettings) -> None:
+        self._api = api
+        self._provider = provider
+        self._settings = settings
+        self._batcher = Batcher(idle=settings.batch_idle, maximum=settings.batch_max)
+        self._wake = asyncio.Event()
+        self.state = ClusterState(
+            api, on_pod=self._on_pod, on_nodepool=self._on_nodepool, on_change=self._on_change
+        )
+        self.pools = NodePoolController(api, self.state, provider.catalog)
+        self.lifecycle = Lifecycle(
+            api,
+            self.state,
+            provider,
+            pool=self.pools.pool,
+            registration_timeout=settings.registration_timeout,
+        )
+        self.provisioning = Provisioning(
+            api, self.state, pools=self.pools, lifecycle=self.lifecycle, catalog=provider.catalog
+        )
+        self._leading = asyncio.Event()
+        self._lost = asyncio.Event()
+        self.elector = LeaderElector(
+            api,
+            namespace=settings.lease_namespace,
+            name=settings.lease_name,
+            identity=settings.identity,
+            settings=settings.leader,
+            on_change=self._on_leader_change,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def _on_pod(self, event: Event) -> None:
+        if event.type != "DELETED" and is_provisionable(event.object):
+            meta = event.object.get("metadata") or {}
+            self._batcher.trigger(meta.get("uid") or (meta.get("namespace"), meta.get("name")))
+
+    async def _on_nodepool(self, event: Event) -> None:
+        self._wake.set()
+        if self.provisioning.pending():
+            self._batcher.trigger(("nodepool", event.type, id(event.object)))
+
+    async def _on_change(self, event: Event) -> None:
+        self._wake.set()
+
+    def _on_leader_change(self, leading: bool) -> None:
+        metrics.LEADER.set(1 if leading else 0)
+        if leading:
+            self._lost.clear()
+            self._leading.set()
+        else:
+            self._leading.clear()
+            self._lost.set()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.state.start()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="provisioner")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.lifecycle.close()
+        await self.elector.close()
+        await self.state.close()
+
+    def synced(self) -> bool:
+        return self.state.synced()
+
+    async def _run(self) -> None:
+        await self.state.wait_synced()
+        self.elector.start()
+        while True:
+            await self._leading.wait()
+            log.info("leading: provisioning")
+            workers = [
+                asyncio.create_task(self._batch_loop(), name="provisioner batches"),
+                asyncio.create_task(self._reconcile_loop(), name="provisioner reconcile"),
+                asyncio.create_task(self._resync_loop(), name="provisioner resync"),
+            ]
+            try:
+                await self._lost.wait()
+            finally:
+                for task in workers:
+                    task.cancel()
+                for task in workers:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.lifecycle.close()
+            log.info("lease lost: provisioning stopped")
+
+    async def _batch_loop(self) -> None:
+        while True:
+            gathered = await self._batcher.wait()
+            try:
+                result = await self.provisioning.run_pass()
+            except Exception:
+                log.exception("provisioning pass failed")
+                continue
+            if result is not None:
+                log.info(
+                    "batch of %d triggers: %d new NodeClaims, %d pods placed on existing or "
+                    "in-flight nodes, %d pods unschedulable",
+                    len(gathered),
+                    len(result.new_claims),
+                    len(result.placed),
+                    len(result.unschedulable),
+                )
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.resync)
+            if self.provisioning.pending():
+                self._batcher.trigger(("resync", asyncio.get_running_loop().time()))
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.lifecycle.tick()
+                await self.pools.reconcile_all(self._usage())
+            except Exception:
+                log.exception("reconcile pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.reconcile_interval)
+
+    def _usage(self) -> dict[str, tuple[int, Resources]]:
+        """Per pool: nodes (registered or in flight) and their capacity, as limits count it."""
+        count: dict[str, int] = defaultdict(int)
+        capacity: dict[str, Resources] = defaultdict(Resources)
+        node_names = set()
+        for node in self.state.nodes.store.values():
+            name = str(node["metadata"]["name"])
+            node_names.add(name)
+            pool = pool_of(node)
+            if pool is None:
+                continue
+            try:
+                view = node_view(node, ())
+            except InvalidFieldError:
+                continue
+            count[pool] += 1
+            capacity[pool] += view.capacity
+        for name, claim in self.state.claims().items():
+            pool = pool_of(claim)
+            if pool is None or name in node_names:
+                continue
+            if (claim.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            try:
+                view = claim_view(claim, self._provider.catalog)
+            except InvalidFieldError:
+                continue
+            count[pool] += 1
+            capacity[pool] += view.capacity
+        return {p: (count[p], capacity[p]) for p in count}

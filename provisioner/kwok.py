@@ -1,0 +1,197 @@
+"""The kwok cloud provider: "instances" are Node objects a cluster's kwok makes Ready.
+
+Owns launching a NodeClaim as a Node annotated ``kwok.x-k8s.io/node: fake`` (kwok then fakes
+its kubelet: Ready, leases, running pods), deleting it, and reading such nodes back as
+instances. Instance types, offerings and prices are the packaged AWS catalog's, so packing and
+cost behave as on AWS. The Node is named after its NodeClaim, which makes a launch idempotent:
+a provisioner restarted halfway through a launch finds the node it already made instead of
+making a second one.
+
+A NodeClass's ``launchDelay`` makes each launch take that long before the Node appears, to
+emulate a cloud API and boot time. It must not decide what to launch beyond the first option of
+the claim's list that has an available offering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from kube import JSON, NODES, Api, ApiError, ConflictError, NotFoundError
+from provisioner import labels as lbl
+from provisioner.catalog import Catalog, InstanceType
+from provisioner.cloud import Instance
+from provisioner.errors import (
+    CloudProviderError,
+    InstanceNotFoundError,
+    InsufficientCapacityError,
+)
+from provisioner.objects import (
+    POOL_LABEL,
+    claim_requirements,
+    launch_delay,
+    resources_to_k8s,
+    wire_labels,
+)
+from provisioner.resources import Resources
+
+__all__ = ["KWOK_ANNOTATION", "PRICE_LABEL", "KwokProvider"]
+
+KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+"""kwok manages (fakes the kubelet of) nodes with this annotation."""
+PRICE_LABEL = "updraft.io/price"
+"""USD/h of the offering a kwok node was launched as (a label so ``kubectl get -L`` shows it)."""
+_SCHEME = "kwok://"
+
+
+class KwokProvider:
+    name = "kwok"
+
+    def __init__(self, api: Api, catalog: Catalog | None = None) -> None:
+        self._api = api
+        self.catalog = catalog or Catalog.aws()
+
+    async def create(
+        self,
+        claim: Mapping[str, Any],
+        options: Sequence[InstanceType],
+        *,
+        nodeclass: Mapping[str, Any] | None,
+    ) -> Instance:
+        name = str((claim.get("metadata") or {}).get("name"))
+        existing = await self._existing(name)
+        if existing is not None:
+            return existing
+        requirements = claim_requirements(claim)
+        for itype in options:
+            offering = itype.cheapest(requirements)
+            if offering is None:
+                continue
+            node = self._node(claim, name, itype, offering.zone, offering.capacity_type)
+            node["metadata"]["labels"][PRICE_LABEL] = f"{offering.price:g}"
+            delay = launch_delay(nodeclass)
+            if delay:
+                await asyncio.sleep(delay)  # the emulated cloud API and boot, not a wait
+            try:
+                created = await self._api.create(NODES, node)
+            except ConflictError:
+                found = await self._existing(name)
+                if found is None:
+                    raise CloudProviderError(f"node {name} exists but cannot be read") from None
+                return found
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+                raise CloudProviderError(f"creating node {name}: {e}") from e
+            return _instance(created)
+        names = ", ".join(t.name for t in options) or "none"
+        raise InsufficientCapacityError(
+            f"no available offering admitted by the NodeClaim among its instance types ({names})"
+        )
+
+    def _node(
+        self, claim: Mapping[str, Any], name: str, itype: InstanceType, zone: str, ctype: str
+    ) -> JSON:
+        meta = claim.get("metadata") or {}
+        spec = claim.get("spec") or {}
+        labels: dict[str, str] = {}
+        labels.update(wire_labels(itype.requirements.single_values()))
+        labels.update(wire_labels(claim_requirements(claim).single_values()))
+        labels.update(meta.get("labels") or {})
+        labels.update(
+            {
+                lbl.INSTANCE_TYPE: itype.name,
+                lbl.ZONE: zone,
+                lbl.CAPACITY_TYPE: ctype,
+                lbl.HOSTNAME: name,
+            }
+        )
+        annotations = {
+            k: v
+            for k, v in (meta.get("annotations") or {}).items()
+            if not k.startswith("updraft.io/")
+        }
+        key, value = KWOK_ANNOTATION
+        annotations[key] = value
+        taints = [*(spec.get("taints") or []), *(spec.get("startupTaints") or [])]
+        node: JSON = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "spec": {"providerID": f"{_SCHEME}{name}"},
+            "status": {
+                "capacity": resources_to_k8s(itype.capacity),
+                "allocatable": resources_to_k8s(itype.allocatable),
+            },
+        }
+        if taints:
+            node["spec"]["taints"] = taints
+        return node
+
+    async def _existing(self, name: str) -> Instance | None:
+        try:
+            node = await self._api.get(NODES, name)
+        except NotFoundError:
+            return None
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise CloudProviderError(f"reading node {name}: {e}") from e
+        if not str((node.get("spec") or {}).get("providerID", "")).startswith(_SCHEME):
+            raise CloudProviderError(f"node {name} exists and is not a kwok instance")
+        return _instance(node)
+
+    async def delete(self, claim: Mapping[str, Any]) -> None:
+        status = claim.get("status") or {}
+        provider_id = str(status.get("providerID") or "")
+        name = provider_id.removeprefix(_SCHEME) if provider_id else ""
+        name = name or str((claim.get("metadata") or {}).get("name"))
+        try:
+            node = await self._api.get(NODES, name)
+            if not str((node.get("spec") or {}).get("providerID", "")).startswith(_SCHEME):
+                raise InstanceNotFoundError(f"node {name} is not a kwok instance")
+            if not (node.get("metadata") or {}).get("deletionTimestamp"):
+                await self._api.delete(NODES, name)
+        except NotFoundError:
+            raise InstanceNotFoundError(f"node {name} is gone") from None
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise CloudProviderError(f"deleting node {name}: {e}") from e
+
+    async def get(self, provider_id: str) -> Instance:
+        if not provider_id.startswith(_SCHEME):
+            raise InstanceNotFoundError(f"{provider_id!r} is not a kwok provider ID")
+        instance = await self._existing(provider_id.removeprefix(_SCHEME))
+        if instance is None:
+            raise InstanceNotFoundError(f"{provider_id} is gone")
+        return instance
+
+    async def list(self) -> list[Instance]:
+        try:
+            nodes, _ = await self._api.list(NODES, label_selector=POOL_LABEL)
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise CloudProviderError(f"listing nodes: {e}") from e
+        return [
+            _instance(n)
+            for n in nodes
+            if str((n.get("spec") or {}).get("providerID", "")).startswith(_SCHEME)
+        ]
+
+
+def _instance(node: Mapping[str, Any]) -> Instance:
+    meta = node.get("metadata") or {}
+    labels: Mapping[str, str] = meta.get("labels") or {}
+    status = node.get("status") or {}
+    try:
+        price = float(labels.get(PRICE_LABEL, "0"))
+    except ValueError:
+        price = 0.0
+    return Instance(
+        provider_id=str((node.get("spec") or {}).get("providerID", "")),
+        node_name=str(meta.get("name", "")),
+        instance_type=labels.get(lbl.INSTANCE_TYPE, ""),
+        zone=labels.get(lbl.ZONE, ""),
+        capacity_type=labels.get(lbl.CAPACITY_TYPE, ""),
+        price=price,
+        capacity=Resources.parse(status.get("capacity") or {}, field="status.capacity"),
+        allocatable=Resources.parse(status.get("allocatable") or {}, field="status.allocatable"),
+        labels=dict(labels),
+    )

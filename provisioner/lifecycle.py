@@ -1,0 +1,276 @@
+"""The NodeClaim lifecycle: launched -> registered -> initialized, and termination.
+
+Owns moving each NodeClaim along: launch it through the cloud provider (its instance types in
+order, cheapest first; the provider falls back along them), mark it ``Registered`` once a Node
+with its providerID appears, ``Initialized`` once that Node is Ready with its startup taints
+gone (``Ready`` = all three). A claim not registered within the registration timeout is
+deleted. Deleting a claim deletes its instance first: the finalizer comes off only once the
+provider says the instance is gone. Every step is safe to repeat after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from kube import JSON, Api, ApiError, NotFoundError, record_event
+from provisioner import labels as lbl
+from provisioner import metrics
+from provisioner.cloud import CloudProvider, Instance
+from provisioner.errors import CloudProviderError, InstanceNotFoundError, InsufficientCapacityError
+from provisioner.model import KubeletConfig, NodePool
+from provisioner.nodepools import COMPONENT, pool_of
+from provisioner.objects import (
+    API_VERSION,
+    FINALIZER,
+    NODECLAIMS,
+    claim_options,
+    condition,
+    is_true,
+    resources_to_k8s,
+    with_condition,
+)
+from provisioner.state import ClusterState
+
+__all__ = ["Lifecycle"]
+
+log = logging.getLogger(__name__)
+
+_PHASES = ("Launching", "Launched", "Registered", "Initialized", "Terminating")
+
+
+def _since(timestamp: str | None) -> float:
+    if not timestamp:
+        return 0.0
+    try:
+        then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
+def phase(claim: Mapping[str, Any]) -> str:
+    if (claim.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Initialized", "Registered", "Launched"):
+        if is_true(claim, kind):
+            return kind
+    return "Launching"
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        api: Api,
+        state: ClusterState,
+        provider: CloudProvider,
+        *,
+        pool: Callable[[str], NodePool | None],
+        registration_timeout: float,
+    ) -> None:
+        self._api = api
+        self._state = state
+        self._provider = provider
+        self._pool = pool
+        self._registration_timeout = registration_timeout
+        self._launching: dict[str, asyncio.Task[None]] = {}
+
+    async def close(self) -> None:
+        tasks = list(self._launching.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._launching.clear()
+
+    def launch_soon(self, claim: JSON) -> None:
+        """Launch ``claim`` in the background, unless a launch of it is already running."""
+        name = str(claim["metadata"]["name"])
+        if name in self._launching:
+            return
+        task = asyncio.create_task(self._launch(name), name=f"launch {name}")
+        self._launching[name] = task
+        task.add_done_callback(lambda _: self._launching.pop(name, None))
+
+    async def tick(self) -> None:
+        """Reconcile every NodeClaim once, and refresh the NodeClaim metrics."""
+        claims = self._state.claims()
+        nodes = {
+            str((n.get("spec") or {}).get("providerID")): n
+            for n in self._state.nodes.store.values()
+            if (n.get("spec") or {}).get("providerID")
+        }
+        counts = dict.fromkeys(_PHASES, 0)
+        cost = 0.0
+        for claim in claims.values():
+            try:
+                await self._reconcile(claim, nodes)
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError, CloudProviderError) as e:
+                log.warning("NodeClaim %s: %s; retrying", claim["metadata"]["name"], e)
+            current = phase(claim)
+            counts[current] += 1
+            if current != "Terminating" and is_true(claim, "Launched"):
+                with contextlib.suppress(ValueError):
+                    cost += float((claim.get("status") or {}).get("price") or 0)
+        for name, count in counts.items():
+            metrics.NODECLAIMS.labels(name).set(count)
+        metrics.LAUNCHED_COST.set(round(cost, 6))
+
+    async def _reconcile(self, claim: JSON, nodes: Mapping[str, JSON]) -> None:
+        meta = claim.get("metadata") or {}
+        name = str(meta["name"])
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in (meta.get("finalizers") or []):
+                await self._terminate(claim)
+            return
+        if not is_true(claim, "Launched"):
+            self.launch_soon(claim)
+            return
+        status = claim.get("status") or {}
+        node = nodes.get(str(status.get("providerID") or ""))
+        if not is_true(claim, "Registered"):
+            if node is None:
+                launched = condition(claim, "Launched") or {}
+                if _since(launched.get("lastTransitionTime")) > self._registration_timeout:
+                    await self._event(
+                        claim,
+                        "Warning",
+                        "RegistrationTimeout",
+                        f"no node registered within {self._registration_timeout:g} s; "
+                        "deleting the NodeClaim and its instance",
+                    )
+                    await self._delete(name)
+                return
+            node_name = str(node["metadata"]["name"])
+            claim = await self._status(
+                claim,
+                {"nodeName": node_name},
+                ("Registered", True, "Registered", f"node {node_name} registered"),
+            )
+        elif node is None or (node.get("metadata") or {}).get("deletionTimestamp"):
+            await self._event(claim, "Normal", "NodeGone", "its node was deleted")
+            await self._delete(name)
+            return
+        if not is_true(claim, "Initialized") and _initialized(claim, node):
+            claim = await self._status(
+                claim,
+                {},
+                ("Initialized", True, "Initialized", "node is Ready, startup taints removed"),
+                ("Ready", True, "Ready", ""),
+            )
+
+    async def _launch(self, name: str) -> None:
+        claim = self._state.claim(name)
+        if claim is None or is_true(claim, "Launched"):
+            return
+        if (claim.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        pool = self._pool(pool_of(claim) or "")
+        kubelet = pool.kubelet if pool is not None else KubeletConfig()
+        by_name = {t.name: t for t in self._provider.catalog.instance_types(kubelet)}
+        options = [by_name[n] for n in claim_options(claim) if n in by_name]
+        ref = (claim.get("spec") or {}).get("nodeClassRef") or {}
+        nodeclass = self._state.nodeclass(str(ref.get("name", "")))
+        try:
+            instance = await self._provider.create(claim, options, nodeclass=nodeclass)
+        except InsufficientCapacityError as e:
+            await self._event(claim, "Warning", "InsufficientCapacity", str(e))
+            with contextlib.suppress(ApiError, aiohttp.ClientError, OSError, TimeoutError):
+                await self._delete(name)
+            return
+        except CloudProviderError as e:
+            log.warning("launching NodeClaim %s failed: %s; retrying", name, e)
+            return
+        try:
+            await self._launched(claim, instance)
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            log.warning("NodeClaim %s launched, status not written: %s; retrying", name, e)
+
+    async def _launched(self, claim: JSON, instance: Instance) -> None:
+        name = str(claim["metadata"]["name"])
+        labels = {
+            lbl.INSTANCE_TYPE: instance.instance_type,
+            lbl.ZONE: instance.zone,
+            lbl.CAPACITY_TYPE: instance.capacity_type,
+        }
+        patched = await self._api.patch(NODECLAIMS, name, {"metadata": {"labels": labels}})
+        self._state.note(patched)
+        message = (
+            f"launched {instance.instance_type} {instance.capacity_type} in {instance.zone} "
+            f"at ${instance.price:g}/h as {instance.provider_id}"
+        )
+        await self._status(
+            patched,
+            {
+                "providerID": instance.provider_id,
+                "capacity": resources_to_k8s(instance.capacity),
+                "allocatable": resources_to_k8s(instance.allocatable),
+                "price": f"{instance.price:g}",
+            },
+            ("Launched", True, "Launched", message),
+        )
+        log.info("NodeClaim %s: %s", name, message)
+        await self._event(claim, "Normal", "Launched", message)
+
+    async def _status(
+        self, claim: JSON, fields: JSON, *conditions: tuple[str, bool, str, str]
+    ) -> JSON:
+        current = list((claim.get("status") or {}).get("conditions") or [])
+        for kind, status, reason, message in conditions:
+            current = with_condition(current, kind, status=status, reason=reason, message=message)
+        patch = {"status": {**fields, "conditions": current}}
+        updated = await self._api.patch_status(NODECLAIMS, str(claim["metadata"]["name"]), patch)
+        self._state.note(updated)
+        return updated
+
+    async def _terminate(self, claim: JSON) -> None:
+        name = str(claim["metadata"]["name"])
+        try:
+            await self._provider.delete(claim)
+            return  # termination started; the next tick sees the instance gone
+        except InstanceNotFoundError:
+            pass
+        finalizers = [f for f in claim["metadata"].get("finalizers") or [] if f != FINALIZER]
+        try:
+            updated = await self._api.patch(
+                NODECLAIMS, name, {"metadata": {"finalizers": finalizers}}
+            )
+        except NotFoundError:
+            self._state.forget(name)
+            return
+        self._state.note(updated)
+        log.info("NodeClaim %s: instance gone, finalizer removed", name)
+
+    async def _delete(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            updated = await self._api.delete(NODECLAIMS, name)
+            if updated.get("kind") == "NodeClaim":
+                self._state.note(updated)
+
+    async def _event(self, claim: JSON, type_: str, reason: str, message: str) -> None:
+        await record_event(
+            self._api,
+            {**claim, "apiVersion": API_VERSION, "kind": "NodeClaim"},
+            type_=type_,
+            reason=reason,
+            message=message,
+            component=COMPONENT,
+        )
+
+
+def _initialized(claim: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
+    if node is None or not is_true(node, "Ready"):
+        return False
+    startup = {
+        (t.get("key"), t.get("effect"))
+        for t in (claim.get("spec") or {}).get("startupTaints") or []
+    }
+    taints = {(t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []}
+    return not startup & taints

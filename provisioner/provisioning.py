@@ -1,0 +1,205 @@
+"""One provisioning pass: pending pods in, NodeClaims created and launched.
+
+Owns building the simulation's inputs from the cluster state (nodes with their bound pods,
+in-flight NodeClaims, DaemonSets, the Ready NodePools), running ``simulate`` off the event loop,
+creating one NodeClaim per planned node (all of one pass share a batch id) and handing each to
+the lifecycle to launch, and telling pods what happened: a ``Nominated`` Event for a pod a new
+NodeClaim is for, a ``FailedProvisioning`` Warning naming the constraint for a pod no NodePool
+can take. Existing nodes and in-flight NodeClaims are filled first, so a burst that spans two
+passes (or a restart) never launches twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import string
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from kube import JSON, Api, ApiError, record_event
+from provisioner import metrics
+from provisioner.catalog import Catalog
+from provisioner.errors import InvalidFieldError
+from provisioner.lifecycle import Lifecycle
+from provisioner.model import KubeletConfig, NodeView, Pod
+from provisioner.nodepools import COMPONENT, NodePoolController, pool_of
+from provisioner.objects import (
+    NODECLAIMS,
+    claim_view,
+    is_provisionable,
+    node_view,
+    nodeclaim_from_plan,
+)
+from provisioner.parsing import pod_from_k8s, pod_from_template
+from provisioner.simulate import SimulationResult, simulate
+from provisioner.state import ClusterState
+
+__all__ = ["Provisioning"]
+
+log = logging.getLogger(__name__)
+
+_SUFFIX = string.ascii_lowercase + string.digits
+_NOTED_MAX = 10_000
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+class Provisioning:
+    def __init__(
+        self,
+        api: Api,
+        state: ClusterState,
+        *,
+        pools: NodePoolController,
+        lifecycle: Lifecycle,
+        catalog: Catalog,
+    ) -> None:
+        self._api = api
+        self._state = state
+        self._pools = pools
+        self._lifecycle = lifecycle
+        self._catalog = catalog
+        self._told: dict[str, str] = {}
+        """Pod UID -> the last message we posted about it (an Event per change, not per pass)."""
+
+    def pending(self) -> list[JSON]:
+        return [p for p in self._state.pods.store.values() if is_provisionable(p)]
+
+    def _views(self) -> list[NodeView]:
+        """Nodes (with bound pods) and the NodeClaims whose node has not registered yet."""
+        by_node = self._state.pods_by_node()
+        views: list[NodeView] = []
+        provider_ids: set[str] = set()
+        names: set[str] = set()
+        for node in self._state.nodes.store.values():
+            meta, spec = _meta(node), node.get("spec") or {}
+            names.add(str(meta.get("name")))
+            if spec.get("providerID"):
+                provider_ids.add(str(spec["providerID"]))
+            if meta.get("deletionTimestamp") or spec.get("unschedulable"):
+                continue
+            try:
+                views.append(node_view(node, by_node.get(str(meta.get("name")), [])))
+            except InvalidFieldError as e:
+                log.warning("node %s left out of the simulation: %s", meta.get("name"), e)
+        for name, claim in self._state.claims().items():
+            status = claim.get("status") or {}
+            if _meta(claim).get("deletionTimestamp"):
+                continue
+            if status.get("providerID") in provider_ids or status.get("nodeName") in names:
+                continue  # registered: the Node stands for it
+            if name in names:
+                continue
+            pool = self._pools.pool(pool_of(claim) or "")
+            kubelet = pool.kubelet if pool is not None else KubeletConfig()
+            try:
+                views.append(claim_view(claim, self._catalog, kubelet))
+            except InvalidFieldError as e:
+                log.warning("NodeClaim %s left out of the simulation: %s", name, e)
+        return views
+
+    async def run_pass(self) -> SimulationResult | None:
+        """Provision for the pods pending now; returns what the simulation decided."""
+        raw = self.pending()
+        metrics.PENDING_PODS.set(len(raw))
+        if not raw:
+            return None
+        pods: list[Pod] = []
+        objects: dict[str, JSON] = {}
+        for obj in raw:
+            try:
+                pod = pod_from_k8s(obj)
+            except InvalidFieldError as e:
+                await self._tell(obj, "Warning", "FailedProvisioning", f"cannot provision: {e}")
+                continue
+            pods.append(pod)
+            objects[pod.uid or pod.key] = obj
+        pools = self._pools.ready()
+        views = self._views()
+        daemonsets = []
+        for ds in self._state.daemonsets.store.values():
+            try:
+                daemonsets.append(pod_from_template(ds))
+            except InvalidFieldError as e:
+                log.warning("DaemonSet %s left out: %s", _meta(ds).get("name"), e)
+        started = time.perf_counter()
+        result = await asyncio.to_thread(
+            simulate,
+            pods,
+            nodepools=[p for p, _ in pools],
+            catalog=self._catalog,
+            nodes=views,
+            daemonsets=daemonsets,
+        )
+        metrics.SCHEDULING_DURATION.observe(time.perf_counter() - started)
+        batch = uuid.uuid4().hex[:12]
+        by_pool = {p.name: obj for p, obj in pools}
+        created = 0
+        for plan in result.new_claims:
+            suffix = "".join(random.choices(_SUFFIX, k=5))
+            name = f"{plan.nodepool}-{suffix}"
+            claim = nodeclaim_from_plan(plan, name=name, pool=by_pool[plan.nodepool], batch=batch)
+            try:
+                made = await self._api.create(NODECLAIMS, claim)
+            except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("cannot create NodeClaim for pool %s: %s", plan.nodepool, e)
+                continue
+            self._state.note(made)
+            self._lifecycle.launch_soon(made)
+            created += 1
+            metrics.NODECLAIMS_CREATED.labels(plan.nodepool).inc()
+            options = ", ".join(t.name for t in plan.instance_types[:5])
+            log.info(
+                "NodeClaim %s for %d pods (batch %s): %s at $%g/h (options %s)",
+                name,
+                len(plan.pods),
+                batch,
+                plan.instance_types[0].name,
+                plan.price,
+                options,
+            )
+            for pod in plan.pods:
+                nominated = objects.get(pod.uid or pod.key)
+                if nominated is not None:
+                    await self._tell(
+                        nominated,
+                        "Normal",
+                        "Nominated",
+                        f"pod should schedule on NodeClaim {name} ({plan.instance_types[0].name})",
+                    )
+        metrics.BATCHES.labels("created" if created else "none").inc()
+        for pod, reason in result.unschedulable:
+            stuck = objects.get(pod.uid or pod.key)
+            if stuck is not None:
+                await self._tell(
+                    stuck,
+                    "Warning",
+                    "FailedProvisioning",
+                    f"no NodePool can run this pod: {reason}",
+                )
+        return result
+
+    async def _tell(self, pod: JSON, type_: str, reason: str, message: str) -> None:
+        uid = str(_meta(pod).get("uid") or _meta(pod).get("name"))
+        if self._told.get(uid) == message:
+            return
+        if len(self._told) >= _NOTED_MAX:
+            self._told.clear()
+        self._told[uid] = message
+        await record_event(
+            self._api,
+            {**pod, "apiVersion": "v1", "kind": "Pod"},
+            type_=type_,
+            reason=reason,
+            message=message,
+            component=COMPONENT,
+        )

@@ -1,0 +1,62 @@
+"""What every Updraft process shares: the health and /metrics endpoints, stopping on
+SIGTERM/SIGINT, and the start-up error the console script turns into exit status 2."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+log = logging.getLogger("updraft")
+
+
+class StartupError(RuntimeError):
+    """The process cannot serve as configured; the message says why and what to change."""
+
+
+def metrics_app(ready: asyncio.Event) -> web.Application:
+    """`/metrics` (prometheus-client's default registry), `/healthz`, `/livez`, and `/readyz`
+    (200 once `ready` is set)."""
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if ready.is_set():
+            return web.Response(text="ok")
+        return web.Response(status=503, text="starting")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve_metrics(
+    stack: contextlib.AsyncExitStack, *, host: str, port: int, ready: asyncio.Event
+) -> None:
+    """Serve `metrics_app` on host:port until `stack` unwinds."""
+    runner = web.AppRunner(metrics_app(ready), access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, host, port).start()
+    log.info("serving /metrics on %s:%d", host, port)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
