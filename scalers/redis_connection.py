@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from scalers.clients import secret_digest
+from scalers.depth import DepthScaler
 from scalers.errors import (
     AuthError,
     BadResponseError,
@@ -27,7 +28,7 @@ from scalers.errors import (
 )
 from scalers.metadata import MetadataReader
 
-__all__ = ["RedisConnection", "translate_redis_error"]
+__all__ = ["RedisConnection", "RedisDepthScaler", "translate_redis_error"]
 
 MAX_CONNECTIONS = 16
 """Per (server, credentials): a measurement holds a connection for one round trip, so 16 serve
@@ -177,3 +178,20 @@ def translate_redis_error(
     if isinstance(error, redis_errors.RedisError):
         return BadResponseError(message(text))
     return None
+
+
+class RedisDepthScaler(DepthScaler[aioredis.Redis]):
+    """A depth scaler reading one Redis server through the shared pooled client that its
+    `connection` names; subclasses say what they count."""
+
+    discard_on_unavailable = False  # redis-py reconnects pooled connections itself
+    connection: RedisConnection
+
+    def client_key(self) -> Hashable:
+        return self.connection.key()
+
+    async def open_client(self) -> aioredis.Redis:
+        return self.connection.open(timeout=self.timeout)
+
+    async def close_client(self, client: aioredis.Redis) -> None:
+        await client.aclose()

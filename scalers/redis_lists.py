@@ -9,16 +9,16 @@ is an error that names it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from scalers.base import ScalerContext, dns_safe_name
-from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
+from scalers.depth import DEFAULT_TIMEOUT
 from scalers.errors import BadResponseError, BadResultError, ScalerError
 from scalers.metadata import MetadataReader
-from scalers.redis_connection import RedisConnection, translate_redis_error
+from scalers.redis_connection import RedisConnection, RedisDepthScaler, translate_redis_error
 from scalers.spec import TriggerSpec
 
 __all__ = ["RedisListConfig", "RedisListScaler"]
@@ -60,12 +60,12 @@ class RedisListConfig:
         )
 
 
-class RedisListScaler(DepthScaler[aioredis.Redis]):
+class RedisListScaler(RedisDepthScaler):
     type_name = "redis"
-    discard_on_unavailable = False  # redis-py reconnects pooled connections itself
 
     def __init__(self, config: RedisListConfig, *, context: ScalerContext) -> None:
         self.config = config
+        self.connection = config.connection
         super().__init__(
             context=context,
             target=float(config.list_length),
@@ -85,15 +85,6 @@ class RedisListScaler(DepthScaler[aioredis.Redis]):
         cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
     ) -> RedisListScaler:
         return cls(RedisListConfig.parse(spec, ignore=ignore), context=context)
-
-    def client_key(self) -> Hashable:
-        return self.config.connection.key()
-
-    async def open_client(self) -> aioredis.Redis:
-        return self.config.connection.open(timeout=self.timeout)
-
-    async def close_client(self, client: aioredis.Redis) -> None:
-        await client.aclose()
 
     async def depth(self, client: aioredis.Redis) -> float:
         reply = await client.eval(DEPTH_SCRIPT, 1, self.config.list_name)

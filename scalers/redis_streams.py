@@ -13,16 +13,16 @@ all of it, so type, group and count come from one moment.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Hashable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from scalers.base import ScalerContext, dns_safe_name
-from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
+from scalers.depth import DEFAULT_TIMEOUT
 from scalers.errors import BadResponseError, BadResultError, ScalerError
 from scalers.metadata import MetadataReader
-from scalers.redis_connection import RedisConnection, translate_redis_error
+from scalers.redis_connection import RedisConnection, RedisDepthScaler, translate_redis_error
 from scalers.spec import TriggerSpec
 
 __all__ = ["RedisStreamConfig", "RedisStreamMode", "RedisStreamScaler"]
@@ -97,12 +97,12 @@ class RedisStreamConfig:
         )
 
 
-class RedisStreamScaler(DepthScaler[aioredis.Redis]):
+class RedisStreamScaler(RedisDepthScaler):
     type_name = "redis-streams"
-    discard_on_unavailable = False  # redis-py reconnects pooled connections itself
 
     def __init__(self, config: RedisStreamConfig, *, context: ScalerContext) -> None:
         self.config = config
+        self.connection = config.connection
         group = f" group {config.consumer_group!r}" if config.consumer_group else ""
         super().__init__(
             context=context,
@@ -123,15 +123,6 @@ class RedisStreamScaler(DepthScaler[aioredis.Redis]):
         cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
     ) -> RedisStreamScaler:
         return cls(RedisStreamConfig.parse(spec, ignore=ignore), context=context)
-
-    def client_key(self) -> Hashable:
-        return self.config.connection.key()
-
-    async def open_client(self) -> aioredis.Redis:
-        return self.config.connection.open(timeout=self.timeout)
-
-    async def close_client(self, client: aioredis.Redis) -> None:
-        await client.aclose()
 
     async def depth(self, client: aioredis.Redis) -> float:
         config = self.config
