@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from adapter.metricsources import (
 )
 from adapter.quantity import format_quantity
 from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
+from kube.tasks import cancel_and_wait
 from scalers import ConfigError, MetricCache, Registry, ScalerError
 
 log = logging.getLogger(__name__)
@@ -97,11 +97,8 @@ class MetricSourceController:
 
     async def close(self) -> None:
         await self._informer.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- objects -> provider -----------------------------------------------------------------
 

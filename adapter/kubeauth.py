@@ -10,7 +10,6 @@ protocols. A review that cannot be made (apiserver unreachable) is a 503, never 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
@@ -27,6 +26,7 @@ from adapter.paths import Attributes, ResourceAttributes
 from adapter.tls import ServingCertificate
 from kube import Api, ApiError
 from kube.reviews import request_header_trust, subject_access_review, token_review
+from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +214,5 @@ class RequestHeaderWatcher:
             self._task = asyncio.create_task(self._loop(), name="requestheader-watcher")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -16,7 +16,6 @@ error is logged. Connections already open keep the certificate they started with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import ipaddress
@@ -31,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kube.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -161,10 +162,7 @@ class ServingCertificate:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 # --- self-signed generation --------------------------------------------------------------------

@@ -9,7 +9,6 @@ It must not interpret the objects it carries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ import aiohttp
 
 from kube.client import JSON, Api, Resource
 from kube.errors import ApiError, GoneError
+from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,8 @@ class Informer:
             self._task = asyncio.create_task(self._run(), name=f"informer {self._resource.plural}")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _emit(self, event: Event) -> None:
         if self._handler is None:

@@ -20,6 +20,7 @@ import aiohttp
 
 from kube.client import JSON, LEASES, Api
 from kube.errors import ApiError, ConflictError, NotFoundError
+from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,8 @@ class LeaderElector:
 
     async def close(self) -> None:
         """Stop campaigning; a leader releases the lease so a follower takes over at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self.is_leader.is_set():
             with contextlib.suppress(ApiError, aiohttp.ClientError, OSError, TimeoutError):
                 await self._release()

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from kube import Api, Event, LeaderElector, LeaderSettings
+from kube.tasks import cancel_and_wait
 from provisioner import metrics
 from provisioner.batching import Batcher
 from provisioner.cloud import CloudProvider
@@ -117,11 +118,8 @@ class ProvisionerController:
             self._task = asyncio.create_task(self._run(), name="provisioner")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.lifecycle.close()
         await self.elector.close()
         await self.state.close()
@@ -143,11 +141,7 @@ class ProvisionerController:
             try:
                 await self._lost.wait()
             finally:
-                for task in workers:
-                    task.cancel()
-                for task in workers:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await cancel_and_wait(*workers)
                 await self.lifecycle.close()
             log.info("lease lost: provisioning stopped")
 

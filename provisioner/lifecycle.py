@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from kube import JSON, Api, ApiError, NotFoundError, record_event
+from kube.tasks import cancel_and_wait
 from provisioner import labels as lbl
 from provisioner import metrics
 from provisioner.cloud import CloudProvider, Instance
@@ -83,11 +84,7 @@ class Lifecycle:
 
     async def close(self) -> None:
         tasks = list(self._launching.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         self._launching.clear()
 
     def launch_soon(self, claim: JSON) -> None:
