@@ -50,11 +50,22 @@ def crds_installed(control_plane: ControlPlane) -> ControlPlane:
     return control_plane
 
 
-@pytest.mark.parametrize("overlay", ["standalone", "with-keda"])
-async def test_overlay_applies(crds_installed: ControlPlane, overlay: str) -> None:
-    rendered = await run(crds_installed, "kustomize", str(MANIFESTS / "overlays" / overlay))
-    kinds = {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
-    assert {"Deployment", "Service", "APIService", "CustomResourceDefinition"} <= kinds
+@pytest.mark.parametrize(
+    ("directory", "kinds"),
+    [
+        (
+            "overlays/standalone",
+            {"Deployment", "Service", "APIService", "CustomResourceDefinition"},
+        ),
+        ("overlays/with-keda", {"Deployment", "Service", "APIService", "CustomResourceDefinition"}),
+        ("provisioner", {"Deployment", "ServiceAccount", "ClusterRole", "Role"}),
+    ],
+)
+async def test_kustomization_applies(
+    crds_installed: ControlPlane, directory: str, kinds: set[str]
+) -> None:
+    rendered = await run(crds_installed, "kustomize", str(MANIFESTS / directory))
+    assert kinds <= {doc["kind"] for doc in yaml.safe_load_all(rendered) if doc}
     await run(
         crds_installed, "apply", "--server-side", "--dry-run=server", "-f", "-", stdin=rendered
     )
