@@ -213,6 +213,11 @@ class MetricSourceProvider:
     def sources(self) -> list[MetricSource]:
         return list(self._sources.values())
 
+    def trigger_for(self, namespace: str, name: str) -> tuple[TriggerSpec, TriggerPolicy] | None:
+        """The MetricSource's trigger and policy, for a KEDA trigger's `metricSourceRef`."""
+        source = self._sources.get((namespace, name))
+        return None if source is None else (source.spec(), source.policy)
+
     def _rebuild(self) -> None:
         self._refs = tuple(MetricRef(name=n, namespace=ns) for ns, n in sorted(self._sources))
 

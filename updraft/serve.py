@@ -101,9 +101,11 @@ def _requestheader_from_file(settings: AdapterSettings) -> RequestHeaderSettings
 
 @contextlib.asynccontextmanager
 async def _adapter(
-    settings: AdapterSettings, cache: MetricCache, registry: Registry
+    settings: AdapterSettings,
+    cache: MetricCache,
+    registry: Registry,
+    provider: MetricSourceProvider,
 ) -> AsyncIterator[AdapterServer]:
-    provider = MetricSourceProvider(cache)
     authenticator: Authenticator
     authorizer: Authorizer
     ready: Callable[[], bool]
@@ -232,10 +234,15 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
             await serve_metrics(
                 stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
             )
+        sources: MetricSourceProvider | None = None
         if settings.adapter is not None:
-            await stack.enter_async_context(_adapter(settings.adapter, cache, registry))
+            sources = MetricSourceProvider(cache)
+            await stack.enter_async_context(_adapter(settings.adapter, cache, registry, sources))
         if settings.grpc is not None:
-            grpc_server = GrpcServer(cache, settings.grpc, known_types=registry.types())
+            # KEDA triggers may name a MetricSource (metricSourceRef) when the adapter runs.
+            grpc_server = GrpcServer(
+                cache, settings.grpc, known_types=registry.types(), sources=sources
+            )
             await grpc_server.start()
             stack.push_async_callback(grpc_server.close)
         ready.set()

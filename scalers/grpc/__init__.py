@@ -6,7 +6,12 @@ same `MetricCache` the metrics adapter uses.
 """
 
 from scalers.grpc.server import GrpcServer, GrpcSettings
-from scalers.grpc.service import OWN_KEYS, ExternalScalerService, spec_from_metadata
+from scalers.grpc.service import (
+    OWN_KEYS,
+    ExternalScalerService,
+    TriggerSources,
+    spec_from_metadata,
+)
 from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
 
 __all__ = [
@@ -16,5 +21,6 @@ __all__ = [
     "GrpcSettings",
     "ReloadingServerCredentials",
     "TlsFiles",
+    "TriggerSources",
     "spec_from_metadata",
 ]

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from scalers._pb import externalscaler_pb2 as pb
 from scalers._pb import externalscaler_pb2_grpc as pb_grpc
 from scalers.cache import MetricCache, TriggerPolicy
-from scalers.grpc.service import DEFAULT_POLICY, ExternalScalerService
+from scalers.grpc.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
 from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,12 @@ class GrpcServer:
         *,
         known_types: tuple[str, ...],
         policy: TriggerPolicy = DEFAULT_POLICY,
+        sources: TriggerSources | None = None,
     ) -> None:
         self._settings = settings
-        self.service = ExternalScalerService(cache, known_types=known_types, policy=policy)
+        self.service = ExternalScalerService(
+            cache, known_types=known_types, policy=policy, sources=sources
+        )
         self.health = health.aio.HealthServicer()
         self.credentials: ReloadingServerCredentials | None = None
         self._server: grpc.aio.Server | None = None

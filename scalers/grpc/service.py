@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 
@@ -34,15 +36,28 @@ DEADLINE_MARGIN = 0.1
 """Seconds kept back from the caller's deadline to build and send the answer."""
 
 
+class TriggerSources(Protocol):
+    """Named triggers KEDA may point at with `metricSourceRef` (the adapter's MetricSources)."""
+
+    def trigger_for(self, namespace: str, name: str) -> tuple[TriggerSpec, TriggerPolicy] | None:
+        """The trigger and its policy, or None when there is no such source."""
+        ...
+
+
+@dataclass(frozen=True)
+class Resolved:
+    spec: TriggerSpec
+    policy: TriggerPolicy
+
+
+class SourceNotFoundError(LookupError):
+    """`metricSourceRef` names a MetricSource that does not exist in the ScaledObject's
+    namespace."""
+
+
 def spec_from_metadata(metadata: Mapping[str, str], *, known_types: tuple[str, ...]) -> TriggerSpec:
     """The trigger KEDA forwarded, as a spec: `scalerType` picks the scaler, the rest is its
     metadata. KEDA forwards no TriggerAuthentication values, so auth is empty."""
-    if METRIC_SOURCE_KEY in metadata:
-        raise ConfigError(
-            METRIC_SOURCE_KEY,
-            metadata[METRIC_SOURCE_KEY],
-            "inline scaler metadata (MetricSource references arrive with the MetricSource CRD)",
-        )
     scaler_type = metadata.get(SCALER_TYPE_KEY)
     if scaler_type not in known_types:
         raise ConfigError(
@@ -74,28 +89,63 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         *,
         known_types: tuple[str, ...],
         policy: TriggerPolicy = DEFAULT_POLICY,
+        sources: TriggerSources | None = None,
     ) -> None:
         self._cache = cache
         self._types = known_types
         self._policy = policy
+        self._sources = sources
+
+    def resolve(self, ref: pb.ScaledObjectRef) -> Resolved:
+        """The trigger a ScaledObjectRef asks for: inline metadata, or a `metricSourceRef` to a
+        MetricSource in the ScaledObject's namespace (its policy and auth come with it). Raises
+        `ConfigError` naming the key, or `SourceNotFoundError`."""
+        metadata = dict(ref.scalerMetadata)
+        source = metadata.get(METRIC_SOURCE_KEY)
+        if source is None:
+            spec = spec_from_metadata(metadata, known_types=self._types)
+            return Resolved(spec, self._policy)
+        inline = sorted(set(metadata) - OWN_KEYS - {METRIC_SOURCE_KEY})
+        if inline or SCALER_TYPE_KEY in metadata:
+            extra = ", ".join(
+                [*([SCALER_TYPE_KEY] if SCALER_TYPE_KEY in metadata else []), *inline]
+            )
+            raise ConfigError(
+                METRIC_SOURCE_KEY,
+                source,
+                f"either metricSourceRef or inline metadata, not both ({extra})",
+            )
+        if self._sources is None:
+            raise ConfigError(
+                METRIC_SOURCE_KEY,
+                source,
+                "inline metadata: this server has no MetricSources (run the metrics API with a "
+                "cluster or --standalone-config)",
+            )
+        found = self._sources.trigger_for(ref.namespace, source)
+        if found is None:
+            raise SourceNotFoundError(f"MetricSource {ref.namespace}/{source} does not exist")
+        return Resolved(*found)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _spec(
+    async def _resolve(
         self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
-    ) -> TriggerSpec:
+    ) -> Resolved:
         try:
-            spec = spec_from_metadata(dict(ref.scalerMetadata), known_types=self._types)
-            self._cache.scaler_for(spec, self._policy)  # validates the metadata, no I/O
+            resolved = self.resolve(ref)
+            self._cache.scaler_for(resolved.spec, resolved.policy)  # validates, no I/O
         except ConfigError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"scalerMetadata.{e}")
-        return spec
+        except SourceNotFoundError as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        return resolved
 
-    async def _measure(self, spec: TriggerSpec, context: grpc.aio.ServicerContext) -> Measurement:
+    async def _measure(self, t: Resolved, context: grpc.aio.ServicerContext) -> Measurement:
         remaining = context.time_remaining()
         budget = None if remaining is None else max(0.0, remaining - DEADLINE_MARGIN)
         try:
-            return await self._cache.get(spec, self._policy, budget=budget)
+            return await self._cache.get(t.spec, t.policy, budget=budget)
         except ConfigError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"scalerMetadata.{e}")
         except UpstreamError as e:
@@ -104,8 +154,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             await context.abort(grpc.StatusCode.INTERNAL, str(e))
         raise AssertionError("unreachable: context.abort raises")
 
-    def _metric_spec(self, spec: TriggerSpec) -> pb.GetMetricSpecResponse:
-        scaler = self._cache.scaler_for(spec, self._policy)
+    def _metric_spec(self, t: Resolved) -> pb.GetMetricSpecResponse:
+        scaler = self._cache.scaler_for(t.spec, t.policy)
         return pb.GetMetricSpecResponse(
             metricSpecs=[
                 pb.MetricSpec(
@@ -121,21 +171,20 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def IsActive(  # noqa: N802 - the contract's name
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        spec = await self._spec(request, context)
-        measurement = await self._measure(spec, context)
+        t = await self._resolve(request, context)
+        measurement = await self._measure(t, context)
         return pb.IsActiveResponse(result=measurement.active)
 
     async def GetMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricSpecResponse:
-        spec = await self._spec(request, context)
-        return self._metric_spec(spec)
+        return self._metric_spec(await self._resolve(request, context))
 
     async def GetMetrics(  # noqa: N802
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        spec = await self._spec(request.scaledObjectRef, context)
-        name = self._cache.scaler_for(spec, self._policy).metric_name
+        t = await self._resolve(request.scaledObjectRef, context)
+        name = self._cache.scaler_for(t.spec, t.policy).metric_name
         # Older KEDA sent lowercased names; the HPA lowercases them too.
         if request.metricName.lower() != name.lower():
             await context.abort(
@@ -143,7 +192,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 f"metricName {request.metricName!r} is not served by this trigger "
                 f"(its metric is {name!r})",
             )
-        measurement = await self._measure(spec, context)
+        measurement = await self._measure(t, context)
         return pb.GetMetricsResponse(
             metricValues=[
                 pb.MetricValue(
@@ -159,11 +208,11 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     ) -> AsyncIterator[pb.IsActiveResponse]:
         """One message at the start and one whenever activity changes, checked every polling
         interval. Streams for the same trigger share the cached measurement."""
-        spec = await self._spec(request, context)
+        t = await self._resolve(request, context)
         last: bool | None = None
         while True:
             try:
-                measurement = await self._cache.get(spec, self._policy)
+                measurement = await self._cache.get(t.spec, t.policy)
             except UpstreamError:
                 # A push stream reports changes, not outages: the pull path (IsActive /
                 # GetMetrics) reports the error; keep the stream and try again next interval.
@@ -171,7 +220,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             if measurement is not None and measurement.active != last:
                 last = measurement.active
                 yield pb.IsActiveResponse(result=last)
-            await asyncio.sleep(self._policy.polling_interval)
+            await asyncio.sleep(t.policy.polling_interval)
 
     async def StreamMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
@@ -179,6 +228,5 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """The spec at once, as the contract asks; a trigger's spec is a function of its
         metadata, which cannot change within one stream, so nothing follows until KEDA closes
         it."""
-        spec = await self._spec(request, context)
-        yield self._metric_spec(spec)
+        yield self._metric_spec(await self._resolve(request, context))
         await asyncio.Event().wait()

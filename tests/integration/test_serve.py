@@ -71,6 +71,12 @@ async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) ->
             timeout=5,
         )
         assert got.metricValues[0].metricValueFloat == (4.0 if active else 0.0)
+        # A KEDA trigger may name a MetricSource of the standalone file instead of inlining it.
+        by_ref = pb.ScaledObjectRef(
+            name="web", namespace="default", scalerMetadata={"metricSourceRef": "business-hours"}
+        )
+        named = await stub.GetMetricSpec(by_ref, timeout=5)
+        assert named.metricSpecs[0].metricName.startswith("cron-europe-berlin")
 
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: ASYNC210 - a one-off read in a test
         text = r.read().decode()

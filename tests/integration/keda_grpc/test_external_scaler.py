@@ -15,10 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from adapter.metricsources import MetricSourceProvider, parse
 from scalers import FakeClock, MetricCache, TriggerPolicy, default_registry
 from scalers._pb import externalscaler_pb2 as pb
 from scalers._pb import externalscaler_pb2_grpc as pb_grpc
-from scalers.grpc import GrpcServer, GrpcSettings, TlsFiles
+from scalers.grpc import OWN_KEYS, GrpcServer, GrpcSettings, TlsFiles
 from tests.cluster import pki
 
 # 00:02 in Seoul: inside the 00-05 window of the common KEDA cron example.
@@ -324,3 +325,74 @@ async def test_mutual_tls_and_certificate_reload(
     finally:
         await server.close()
         await cache.close()
+
+
+# -- metricSourceRef ---------------------------------------------------------------------------
+
+
+def ref_in(namespace: str, metadata: dict[str, str]) -> pb.ScaledObjectRef:
+    return pb.ScaledObjectRef(name="web", namespace=namespace, scalerMetadata=metadata)
+
+
+async def test_metric_source_ref_needs_metric_sources(scaler: Scaler) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await scaler.stub.IsActive(ref({"scalerAddress": "x:9090", "metricSourceRef": "busy"}))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "metricSourceRef" in (err.value.details() or "")
+
+
+@pytest.fixture
+async def with_sources(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
+    clock = FakeClock(IN_WINDOW)
+    registry = default_registry()
+    cache = MetricCache(registry=registry, clock=clock, metrics_registry=metrics)
+    provider = MetricSourceProvider(cache)
+    provider.upsert(
+        parse(
+            {
+                "apiVersion": "updraft.io/v1alpha1",
+                "kind": "MetricSource",
+                "metadata": {"name": "quarter-hours", "namespace": "shop"},
+                "spec": {
+                    "trigger": {
+                        "type": "cron",
+                        "metadata": {k: v for k, v in CRON.items() if k not in OWN_KEYS},
+                    },
+                    "pollingInterval": 5,
+                },
+            },
+            registry=registry,
+        )
+    )
+    server = GrpcServer(
+        cache,
+        GrpcSettings(host="127.0.0.1", port=0, plaintext=True),
+        known_types=registry.types(),
+        sources=provider,
+    )
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield Scaler(server, channel, clock)
+    finally:
+        await channel.close()
+        await server.close()
+        await cache.close()
+
+
+async def test_metric_source_ref_serves_the_named_metric_source(with_sources: Scaler) -> None:
+    by_ref = {"scalerAddress": "updraft:9090", "metricSourceRef": "quarter-hours"}
+    spec = await with_sources.stub.GetMetricSpec(ref_in("shop", by_ref))
+    inline = await with_sources.stub.GetMetricSpec(ref_in("shop", CRON))
+    assert spec == inline  # the same trigger, so the same metric and target
+    name = spec.metricSpecs[0].metricName
+    request = pb.GetMetricsRequest(scaledObjectRef=ref_in("shop", by_ref), metricName=name)
+    got = await with_sources.stub.GetMetrics(request)
+    assert got.metricValues[0].metricValueFloat == 3.0
+    assert (await with_sources.stub.IsActive(ref_in("shop", by_ref))).result is True
+
+    # Only in the ScaledObject's own namespace.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await with_sources.stub.IsActive(ref_in("other", by_ref))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "other/quarter-hours" in (err.value.details() or "")
