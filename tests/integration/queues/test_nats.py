@@ -40,7 +40,8 @@ async def test_lag_counts_pending_and_unacknowledged(
     js = nats_backend.client.jetstream()
     subscription = await js.pull_subscribe(f"{queue}.>", durable="workers", stream=queue)
     delivered = await subscription.fetch(3, timeout=5)
-    await delivered[0].ack()  # 1 acked, 2 delivered and unacked, 3 never delivered
+    # ack_sync waits for the server to confirm, so the monitoring view already counts it.
+    await delivered[0].ack_sync()  # 1 acked, 2 delivered and unacked, 3 never delivered
     await nats_backend.client.flush()
     await subscription.unsubscribe()
     assert (await cache.get(nats_backend.spec(queue))).value == 5.0
