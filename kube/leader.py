@@ -80,13 +80,17 @@ class LeaderElector:
             self._task = asyncio.create_task(self._run(), name=f"leader-election {self._name}")
 
     async def close(self) -> None:
-        """Stop campaigning; a leader releases the lease so a follower takes over at once."""
+        """Stop campaigning; a leader stops acting, then releases the lease so a follower takes
+        over at once. The release is bounded by `renew_deadline`: if the apiserver is slow,
+        followers take over when the lease expires instead, and shutdown does not hang."""
         await cancel_and_wait(self._task)
         self._task = None
         if self.is_leader.is_set():
-            with contextlib.suppress(ApiError, aiohttp.ClientError, OSError, TimeoutError):
-                await self._release()
+            # Stop acting before anyone else can lead: never two leaders, even briefly.
             self._set_leader(False)
+            with contextlib.suppress(ApiError, aiohttp.ClientError, OSError, TimeoutError):
+                async with asyncio.timeout(self._settings.renew_deadline):
+                    await self._release()
 
     def _set_leader(self, leading: bool) -> None:
         if leading == self.is_leader.is_set():
