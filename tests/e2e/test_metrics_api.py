@@ -373,19 +373,56 @@ async def test_bad_metricsource_gets_ready_false_and_an_event(
     await eventually(fine, within=30, what="the good MetricSource served")
 
 
-async def test_unauthenticated_request_to_the_adapter_is_401(available: Adapter) -> None:
-    def direct() -> tuple[int, Any]:
-        context = ssl.create_default_context(cafile=str(available.ca))
-        url = f"https://localhost:{available.port}{EXTERNAL}/namespaces/default/anything"
-        try:
-            with urllib.request.urlopen(url, timeout=5, context=context) as r:
-                return int(r.status), orjson.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return int(e.code), orjson.loads(e.read())
+def direct_get(adapter: Adapter, path: str, token: str | None = None) -> tuple[int, Any]:
+    """GET straight from the adapter, not through kube-apiserver (no front-proxy identity)."""
+    context = ssl.create_default_context(cafile=str(adapter.ca))
+    request = urllib.request.Request(f"https://localhost:{adapter.port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as r:
+            return int(r.status), orjson.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return int(e.code), orjson.loads(e.read())
 
-    code, status = await asyncio.to_thread(direct)
+
+async def test_unauthenticated_request_to_the_adapter_is_401(available: Adapter) -> None:
+    path = f"{EXTERNAL}/namespaces/default/anything"
+    code, status = await asyncio.to_thread(direct_get, available, path)
     assert code == 401
     assert status["reason"] == "Unauthorized"
+    code, status = await asyncio.to_thread(direct_get, available, path, "not-a-token")
+    assert code == 401
+
+
+async def test_bearer_tokens_are_reviewed_and_authorized_by_kube_apiserver(
+    available: Adapter, api: Api, control_plane: ControlPlane, namespace: str
+) -> None:
+    await api.create(METRICSOURCES, metric_source("always-three", ALWAYS_ON_CRON), namespace)
+    path = f"{EXTERNAL}/namespaces/{namespace}/always-three"
+    # The HPA's own account: the manifests' ClusterRoleBinding lets it read our metrics.
+    hpa = await asyncio.to_thread(
+        kubectl, control_plane, "create", "token", "horizontal-pod-autoscaler", "-n", "kube-system"
+    )
+
+    async def served() -> Any:
+        code, body = await asyncio.to_thread(direct_get, available, path, hpa.strip())
+        return body if code == 200 else None
+
+    body = await eventually(served, within=30, what="the metric for the HPA's token")
+    assert [i["value"] for i in body["items"]] == ["3"]
+
+    # A ServiceAccount nobody granted anything: authenticated by TokenReview, then refused.
+    await asyncio.to_thread(
+        kubectl, control_plane, "create", "serviceaccount", "nobody", "-n", namespace
+    )
+    nobody = await asyncio.to_thread(
+        kubectl, control_plane, "create", "token", "nobody", "-n", namespace
+    )
+    code, status = await asyncio.to_thread(direct_get, available, path, nobody.strip())
+    assert code == 403
+    assert status["reason"] == "Forbidden"
+    assert f"system:serviceaccount:{namespace}:nobody" in status["message"]
 
 
 @pytest.fixture
