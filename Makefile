@@ -22,8 +22,8 @@ run: setup  ## metrics API on https://127.0.0.1:6443 + KEDA scaler on 127.0.0.1:
 	@echo "serving the MetricSources in examples/standalone.yaml; try, from another shell:"
 	@echo "  curl -s --cacert .cache/serving/ca.crt https://localhost:$(API_PORT)/apis/external.metrics.k8s.io/v1beta1"
 	@echo "  curl -s --cacert .cache/serving/ca.crt https://localhost:$(API_PORT)/apis/external.metrics.k8s.io/v1beta1/namespaces/default/quarter-hours"
-	@echo "  .venv/bin/python hack/keda_call.py --address 127.0.0.1:$(GRPC_PORT) GetMetrics scalerType=cron \\"
-	@echo "      timezone=Asia/Seoul 'start=00,15,30,45 * * * *' 'end=05,20,35,50 * * * *' desiredReplicas=1"
+	@echo "  $$(bash hack/kube/build.sh --print-dir)/grpcurl -plaintext -d '{\"namespace\": \"default\", \"scalerMetadata\": {\"metricSourceRef\": \"quarter-hours\"}}' \\"
+	@echo "      127.0.0.1:$(GRPC_PORT) externalscaler.ExternalScaler/GetMetricSpec"
 	@echo "  curl -s http://127.0.0.1:$(METRICS_PORT)/metrics | grep updraft_"
 	.venv/bin/updraft serve --standalone-config examples/standalone.yaml --insecure-no-auth \
 		--bind-address 127.0.0.1 --secure-port $(API_PORT) --cert-dir .cache/serving \

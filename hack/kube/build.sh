@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from the Go module proxy into a cache outside the clone, keyed
-# by version, so every clone (CI's too) reuses them. Prints the bin directory on stdout.
+# kube-scheduler, kubectl, kwok) and grpcurl (for calling the KEDA scaler by hand) from the Go
+# module proxy into a cache outside the clone, keyed by version, so every clone (CI's too)
+# reuses them. Prints the bin directory on stdout.
 # Idempotent: returns at once when every binary for these versions is already there.
 #   --print-dir  print where the binaries live (built or not) and build nothing
 set -euo pipefail
@@ -10,6 +11,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 kube_version="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/go.mod")"
 etcd_version="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "$here/go.mod")"
 kwok_version="v0.8.0"
+grpcurl_version="v1.9.4"
 cache="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
 bin="$cache/bin/kube-$kube_version-etcd-$etcd_version-kwok-$kwok_version"
 
@@ -45,12 +47,16 @@ for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$kube_ldflags"
 done
 build etcd go.etcd.io/etcd/server/v3 "-s -w"
-if [[ ! -x "$bin/kwok" ]]; then
-  log "building kwok $kwok_version"
-  # kwok pins its own k8s.io/* versions, so it is built in its own module graph.
+# Tools that pin their own k8s.io/* (or other) versions are built in their own module graphs.
+install() {  # install NAME PACKAGE@VERSION
+  local name="$1" pkg="$2" tmp
+  [[ -x "$bin/$name" ]] && return 0
+  log "building $name from $pkg"
   tmp="$(mktemp -d)"
-  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
-  mv "$tmp/kwok" "$bin/kwok"
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "$pkg"
+  mv "$tmp/$name" "$bin/$name"
   rmdir "$tmp"
-fi
+}
+install kwok "sigs.k8s.io/kwok/cmd/kwok@$kwok_version"
+install grpcurl "github.com/fullstorydev/grpcurl/cmd/grpcurl@$grpcurl_version"
 echo "$bin"
