@@ -34,7 +34,6 @@ from provisioner.objects import (
     claim_requirements,
     launch_delay,
     resources_to_k8s,
-    wire_labels,
 )
 from provisioner.resources import Resources
 
@@ -96,8 +95,8 @@ class KwokProvider:
         meta = claim.get("metadata") or {}
         spec = claim.get("spec") or {}
         labels: dict[str, str] = {}
-        labels.update(wire_labels(itype.requirements.single_values()))
-        labels.update(wire_labels(claim_requirements(claim).single_values()))
+        labels.update(itype.requirements.single_values())
+        labels.update(claim_requirements(claim).single_values())
         labels.update(meta.get("labels") or {})
         labels.update(
             {

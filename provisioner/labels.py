@@ -29,7 +29,8 @@ ARCH = "kubernetes.io/arch"
 OS = "kubernetes.io/os"
 WINDOWS_BUILD = "node.kubernetes.io/windows-build"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
-NODEPOOL = "karpenter.sh/nodepool"
+NODEPOOL = "updraft.io/nodepool"
+"""Which NodePool a node (or NodeClaim) belongs to: Updraft's name for `karpenter.sh/nodepool`."""
 CAPACITY_TYPE_SPOT = "spot"
 CAPACITY_TYPE_ON_DEMAND = "on-demand"
 
@@ -78,9 +79,6 @@ _ALIASES = {
     "beta.kubernetes.io/arch": ARCH,
     "beta.kubernetes.io/os": OS,
     "beta.kubernetes.io/instance-type": INSTANCE_TYPE,
-    # The pool label Updraft writes on nodes (``objects.POOL_LABEL``); the simulation keeps
-    # Karpenter's key, so a pod selecting either one means the same pool.
-    "updraft.io/nodepool": NODEPOOL,
 }
 
 

@@ -6,8 +6,8 @@ NodeClaim from a ``NodeClaimPlan``, reading nodes and in-flight NodeClaims back 
 for the next simulation, status conditions, and which pods are provisionable. It must not call
 the API server: the controllers do, with what this module builds.
 
-On the wire Updraft's pool label is ``updraft.io/nodepool``; inside the simulation it is
-Karpenter's ``karpenter.sh/nodepool`` (``labels.NODEPOOL``). This module translates both ways.
+The pool label is ``updraft.io/nodepool`` (``labels.NODEPOOL``) on the wire and in the
+simulation alike, so what a pod selects is exactly what a node carries.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ NODECLAIMS = Resource(GROUP, "v1alpha1", "nodeclaims", namespaced=False)
 NODECLASSES = Resource(GROUP, "v1alpha1", "nodeclasses", namespaced=False)
 DAEMONSETS = Resource("apps", "v1", "daemonsets", namespaced=True)
 
-POOL_LABEL = f"{GROUP}/nodepool"
+POOL_LABEL = NODEPOOL
 """Which NodePool a NodeClaim and its Node belong to."""
 BATCH_ANNOTATION = f"{GROUP}/batch"
 """The provisioning batch that created a NodeClaim: one burst of pods, one batch id."""
@@ -274,25 +274,24 @@ def requirements_to_k8s(
     out: list[JSON] = []
     for key in sorted(requirements):
         req = requirements[key]
-        wire = POOL_LABEL if key == NODEPOOL else key
         extra: JSON = {"minValues": req.min_values} if req.min_values else {}
         if not req.complement:
             if req.values:
                 order = list((ordered or {}).get(key, ()))
                 values = [v for v in order if v in req.values]
                 values += sorted(req.values - set(values))
-                out.append({"key": wire, "operator": "In", "values": values, **extra})
+                out.append({"key": key, "operator": "In", "values": values, **extra})
             elif req.absent:
-                out.append({"key": wire, "operator": "DoesNotExist"})
+                out.append({"key": key, "operator": "DoesNotExist"})
             continue
         if req.greater_than is not None:
-            out.append({"key": wire, "operator": "Gt", "values": [str(req.greater_than)]})
+            out.append({"key": key, "operator": "Gt", "values": [str(req.greater_than)]})
         if req.less_than is not None:
-            out.append({"key": wire, "operator": "Lt", "values": [str(req.less_than)]})
+            out.append({"key": key, "operator": "Lt", "values": [str(req.less_than)]})
         if req.values:
-            out.append({"key": wire, "operator": "NotIn", "values": sorted(req.values), **extra})
+            out.append({"key": key, "operator": "NotIn", "values": sorted(req.values), **extra})
         if not req.absent and req.greater_than is None and req.less_than is None:
-            out.append({"key": wire, "operator": "Exists", **extra})
+            out.append({"key": key, "operator": "Exists", **extra})
     return out
 
 
@@ -304,11 +303,6 @@ def _taints_to_k8s(taints: Iterable[Taint]) -> list[JSON]:
             taint["value"] = t.value
         out.append(taint)
     return out
-
-
-def wire_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """Labels for a NodeClaim or Node: the simulation's pool key becomes ``POOL_LABEL``."""
-    return {(POOL_LABEL if k == NODEPOOL else k): v for k, v in labels.items()}
 
 
 def nodeclaim_from_plan(
@@ -332,7 +326,7 @@ def nodeclaim_from_plan(
         spec["startupTaints"] = _taints_to_k8s(plan.startup_taints)
     if tspec.get("expireAfter"):
         spec["expireAfter"] = tspec["expireAfter"]
-    labels = {**(tmeta.get("labels") or {}), **wire_labels(plan.labels)}
+    labels = {**(tmeta.get("labels") or {}), **plan.labels}
     labels[POOL_LABEL] = plan.nodepool
     return {
         "apiVersion": API_VERSION,
@@ -376,10 +370,6 @@ def _taints(items: Iterable[Mapping[str, Any]]) -> tuple[Taint, ...]:
     )
 
 
-def _view_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    return {(NODEPOOL if k == POOL_LABEL else k): v for k, v in labels.items()}
-
-
 def claim_view(
     claim: Mapping[str, Any], catalog: Catalog, kubelet: KubeletConfig = _DEFAULT_KUBELET
 ) -> NodeView:
@@ -392,7 +382,7 @@ def claim_view(
     meta = claim.get("metadata") or {}
     status = claim.get("status") or {}
     spec = claim.get("spec") or {}
-    labels = _view_labels(meta.get("labels") or {})
+    labels = dict(meta.get("labels") or {})
     for key, value in claim_requirements(claim).single_values().items():
         labels.setdefault(key, value)
     if status.get("allocatable"):
@@ -432,9 +422,7 @@ def node_view(
 ) -> NodeView:
     """A Node with the pods bound to it, labels in the simulation's vocabulary."""
     view = node_from_k8s(node, pods, initialized=initialized)
-    return dataclasses.replace(
-        view, labels=_view_labels(view.labels), startup_taints=startup_taints
-    )
+    return dataclasses.replace(view, startup_taints=startup_taints)
 
 
 # --- pods ---------------------------------------------------------------------------------------

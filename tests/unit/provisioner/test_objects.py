@@ -176,7 +176,7 @@ def test_a_nodeclaim_carries_its_plan_and_its_ordered_options() -> None:
     meta = claim["metadata"]
     assert meta["labels"][POOL_LABEL] == "default"
     assert meta["labels"]["team"] == "web"
-    assert NODEPOOL not in meta["labels"]
+    assert "karpenter.sh/nodepool" not in meta["labels"]  # Updraft's pool label, not Karpenter's
     assert meta["annotations"][BATCH_ANNOTATION] == "b1"
     assert meta["finalizers"] == [FINALIZER]
     assert meta["ownerReferences"][0]["uid"] == "uid-pool"

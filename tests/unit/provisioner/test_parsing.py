@@ -16,7 +16,7 @@ from provisioner import (
     pod_from_k8s,
     pod_from_template,
 )
-from provisioner.labels import ZONE
+from provisioner.labels import NODEPOOL, ZONE
 from provisioner.requirements import Requirement
 
 from .builders import nodepool, pod_dict
@@ -233,7 +233,7 @@ def test_nodepool_view() -> None:
     assert reqs.single_values() == {
         "karpenter.sh/capacity-type": "spot",
         "team": "ml",
-        "karpenter.sh/nodepool": "gpu",
+        NODEPOOL: "gpu",
     }
     assert reqs["karpenter.sh/capacity-type"] == Requirement.any_of(
         "karpenter.sh/capacity-type", ["spot"]

@@ -17,7 +17,7 @@ from provisioner import (
     Taint,
     simulate,
 )
-from provisioner.labels import HOSTNAME, ZONE
+from provisioner.labels import HOSTNAME, NODEPOOL, ZONE
 from provisioner.parsing import pod_from_template
 
 from .builders import ON_DEMAND, node, nodepool, pod, pod_dict, pods, types_in
@@ -57,7 +57,7 @@ def test_five_pods_get_the_cheapest_packing() -> None:
     # Every compatible type that fits, cheapest first: the provider's fallback order.
     assert [t.name for t in small.instance_types] == ["c5.large", "m5.large", "m5.xlarge"]
     assert small.requests == Resources(cpu=1000, memory=2**30, pods=1)
-    assert small.labels["karpenter.sh/nodepool"] == "default"
+    assert small.labels[NODEPOOL] == "default"
     assert small.labels["karpenter.sh/capacity-type"] == "on-demand"
 
 
@@ -149,7 +149,7 @@ def test_limits_count_existing_nodes_of_the_pool() -> None:
     existing = node(
         "n1",
         cpu="2",
-        labels={"karpenter.sh/nodepool": "default"},
+        labels={NODEPOOL: "default"},
         taints=[{"key": "full", "effect": "NoSchedule"}],
     )
     result = run(pods("p", 3, "1", "1Gi"), [pool], nodes=[existing])
@@ -169,7 +169,7 @@ def test_in_flight_claim_absorbs_a_burst() -> None:
     pool = nodepool(requirements=[ON_DEMAND, types_in("c5.large")])
     in_flight = NodeView(
         name="default-abc",
-        labels={"karpenter.sh/nodepool": "default", ZONE: "us-east-1a"},
+        labels={NODEPOOL: "default", ZONE: "us-east-1a"},
         allocatable=Resources(cpu=3920, memory=14 * 2**30, pods=58),
         capacity=Resources(cpu=4000, memory=16 * 2**30, pods=58),
         initialized=False,
@@ -548,3 +548,14 @@ def test_node_count_limit() -> None:
     assert len(result.new_claims) == 2
     assert len(result.unschedulable) == 2
     assert all("limits (nodes) would be exceeded" in r for _, r in result.unschedulable)
+
+
+def test_a_pod_selects_a_pool_by_the_label_its_nodes_carry() -> None:
+    """Nodes carry `updraft.io/nodepool`; selecting Karpenter's key would match no node the
+    provisioner makes, so it must not count as fitting."""
+    pool = nodepool(requirements=[ON_DEMAND])
+    ours = pod("ours", spec={"nodeSelector": {"updraft.io/nodepool": "default"}})
+    theirs = pod("theirs", spec={"nodeSelector": {"karpenter.sh/nodepool": "default"}})
+    result = run([ours, theirs], [pool])
+    assert [p.name for c in result.new_claims for p in c.pods] == ["ours"]
+    assert [p.name for p, _ in result.unschedulable] == ["theirs"]
