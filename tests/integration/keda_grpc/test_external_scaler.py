@@ -4,8 +4,9 @@ the way KEDA calls it; time is a FakeClock so cron windows are exact."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from adapter.metricsources import MetricSourceProvider, parse
 from scalers import FakeClock, MetricCache, TriggerPolicy, default_registry
 from scalers._pb import externalscaler_pb2 as pb
 from scalers._pb import externalscaler_pb2_grpc as pb_grpc
-from scalers.grpc import OWN_KEYS, GrpcServer, GrpcSettings, TlsFiles
+from scalers.grpc import OWN_KEYS, GrpcServer, GrpcSettings, TlsFiles, TriggerSources
 from tests.cluster import pki
 
 # 00:02 in Seoul: inside the 00-05 window of the common KEDA cron example.
@@ -50,8 +51,13 @@ def metrics() -> CollectorRegistry:
     return CollectorRegistry()
 
 
-@pytest.fixture
-async def scaler(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
+@contextlib.asynccontextmanager
+async def running(
+    metrics: CollectorRegistry,
+    sources: Callable[[MetricCache], TriggerSources] | None = None,
+) -> AsyncIterator[Scaler]:
+    """A plaintext server on loopback over a FakeClock cache, and a client channel to it;
+    `sources` builds the MetricSources a `metricSourceRef` may name."""
     clock = FakeClock(IN_WINDOW)
     registry = default_registry()
     cache = MetricCache(registry=registry, clock=clock, metrics_registry=metrics)
@@ -60,6 +66,7 @@ async def scaler(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
         GrpcSettings(host="127.0.0.1", port=0, plaintext=True),
         known_types=registry.types(),
         policy=FAST,
+        sources=None if sources is None else sources(cache),
     )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
@@ -69,6 +76,12 @@ async def scaler(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
         await channel.close()
         await server.close()
         await cache.close()
+
+
+@pytest.fixture
+async def scaler(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
+    async with running(metrics) as scaler:
+        yield scaler
 
 
 def ref(metadata: dict[str, str]) -> pb.ScaledObjectRef:
@@ -341,43 +354,28 @@ async def test_metric_source_ref_needs_metric_sources(scaler: Scaler) -> None:
     assert "metricSourceRef" in (err.value.details() or "")
 
 
+def quarter_hours_in_shop(cache: MetricCache) -> TriggerSources:
+    provider = MetricSourceProvider(cache)
+    source = {
+        "apiVersion": "updraft.io/v1alpha1",
+        "kind": "MetricSource",
+        "metadata": {"name": "quarter-hours", "namespace": "shop"},
+        "spec": {
+            "trigger": {
+                "type": "cron",
+                "metadata": {k: v for k, v in CRON.items() if k not in OWN_KEYS},
+            },
+            "pollingInterval": 5,
+        },
+    }
+    provider.upsert(parse(source, registry=default_registry()))
+    return provider
+
+
 @pytest.fixture
 async def with_sources(metrics: CollectorRegistry) -> AsyncIterator[Scaler]:
-    clock = FakeClock(IN_WINDOW)
-    registry = default_registry()
-    cache = MetricCache(registry=registry, clock=clock, metrics_registry=metrics)
-    provider = MetricSourceProvider(cache)
-    provider.upsert(
-        parse(
-            {
-                "apiVersion": "updraft.io/v1alpha1",
-                "kind": "MetricSource",
-                "metadata": {"name": "quarter-hours", "namespace": "shop"},
-                "spec": {
-                    "trigger": {
-                        "type": "cron",
-                        "metadata": {k: v for k, v in CRON.items() if k not in OWN_KEYS},
-                    },
-                    "pollingInterval": 5,
-                },
-            },
-            registry=registry,
-        )
-    )
-    server = GrpcServer(
-        cache,
-        GrpcSettings(host="127.0.0.1", port=0, plaintext=True),
-        known_types=registry.types(),
-        sources=provider,
-    )
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    try:
-        yield Scaler(server, channel, clock)
-    finally:
-        await channel.close()
-        await server.close()
-        await cache.close()
+    async with running(metrics, quarter_hours_in_shop) as scaler:
+        yield scaler
 
 
 async def test_metric_source_ref_serves_the_named_metric_source(with_sources: Scaler) -> None:
