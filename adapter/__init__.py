@@ -1,15 +1,11 @@
 """The metrics adapter: an aiohttp server that is an aggregated API server for
 `external.metrics.k8s.io/v1beta1` and `custom.metrics.k8s.io/v1beta1` + `v1beta2`.
 
-It will own routes, discovery, authentication, Quantity formatting and the metric sources
-(MetricSource objects, a standalone YAML file, prometheus-adapter style rules). It reads values
-through `scalers`' MetricCache and talks to Kubernetes only through `kube`.
-
-Today it holds the HTTP core: the application (`create_app`) and its HTTPS server, the provider
-protocols values arrive through (`ExternalMetrics`, `CustomMetrics`), the authentication and
-authorization hooks (`Authenticator`, `Authorizer`, and the `TokenReviewer` / `AccessReviewer`
-protocols `kube` will implement), Quantity formatting, label selectors and serving TLS, and the
-custom-metrics source over Prometheus rules (`PrometheusCustomMetrics`, `load_config`).
+It owns routes, discovery, authentication and authorization (front-proxy certificates,
+TokenReview, SubjectAccessReview), Quantity formatting, label selectors, serving TLS, and the
+metric sources: MetricSource objects (from the cluster through `kube`, or a standalone YAML
+file) served through `scalers`' MetricCache, and prometheus-adapter style rules for custom
+metrics. It talks to Kubernetes only through `kube`.
 """
 
 from adapter.app import create_app

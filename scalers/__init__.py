@@ -4,8 +4,9 @@
 ``Measurement``: validation (``Registry``), measuring (``Scaler`` subclasses: cron, Prometheus,
 and the queue-depth scalers: Redis lists and streams, PostgreSQL, SQS, NATS JetStream, RabbitMQ)
 and deciding when to measure (``MetricCache``: freshness, single-flight, stale-on-error,
-fallback). It must not know about HTTP routes, gRPC or Kubernetes objects (those are the front
-doors' and ``kube``'s), and imports nothing of ours but ``kube``.
+fallback). The KEDA gRPC front door lives in ``scalers.grpc``; the rest must not know about HTTP
+routes, gRPC or Kubernetes objects (those are the front doors' and ``kube``'s). The package
+imports nothing of ours but ``kube``.
 """
 
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
