@@ -15,10 +15,16 @@ How a pass works
       the one left fullest and most balanced after placing the pod (Karpenter tries the
       emptiest first, which spreads rather than packs). Only claims whose target costs at
       most 10 % more per pod of this size than the best target for it qualify ("picky");
-   c. a new NodeClaim from each NodePool in weight order (desc, then name), first success;
-   d. if no pool can take it (limits, affinity to a pod already placed), any claim of (b)
+   c. before a new claim: a claim of this pass (up to ``_CHEAP_VISITS``, newest of each target
+      type first) the pod can join, or grow into a bigger target for (pools without limits or
+      minValues), for no more than the cheapest node holding the pod alone would cost, least
+      added cost first. A claim launches as the cheapest type holding what it got, so what a
+      pod costs there is the step to the cheapest type holding it too: often nothing, even when
+      (b) found the claim's target too dear for pods of this size;
+   d. a new NodeClaim from each NodePool in weight order (desc, then name), first success;
+   e. if no pool can take it (limits, affinity to a pod already placed), any claim of (b)
       with room, picky or not.
-   Filling (a) and (b) first is what keeps a burst from launching twice.
+   Filling (a) to (c) first is what keeps a burst from launching twice.
 3. Pods that failed are retried in further passes while a pass makes progress (a pod may
    need an affinity target that is placed later in the queue).
 
@@ -97,6 +103,7 @@ _TOLERANCE = 0.10  # see _Solver._worth
 _TAIL = 64
 _NO_CAP = 1 << 30
 _SHORTLIST = 8  # claims compared per pod in _Solver._try_bins
+_CHEAP_VISITS = 64  # claims looked at per pod by _Solver._try_cheap
 _RATIO_STEP = math.log(1.05)  # demand buckets 5 % wide for the target ranking cache
 _REPACK_BUDGET = 4_000_000  # fill steps (estimated) a repack may take, see _Solver._repack
 
@@ -203,6 +210,12 @@ class _Pool:
         self.remaining: dict[str, int] | None = None
         self.min_values = any(r.min_values for r in self.reqs.values())
 
+    @property
+    def growable(self) -> bool:
+        """Whether a claim may move to a bigger target in the pass (no limits to reserve
+        against, no minValues to keep)."""
+        return self.remaining is None and not self.min_values
+
 
 class _Bin:
     """An existing node, in-flight NodeClaim or NodeClaim opened in this pass."""
@@ -214,6 +227,7 @@ class _Bin:
         "existing",
         "ext",
         "fit",
+        "floor",
         "free",
         "labels",
         "mem",
@@ -247,6 +261,10 @@ class _Bin:
         self.pool: _Pool | None = None
         self.reqs = Requirements()
         self.fit: _Fit | None = None
+        self.floor: tuple[Resources, Requirements, list[tuple[_Fit, float]], int, float] | None
+        self.floor = None
+        """(used, reqs, frontier, position, USD/h) of the cheapest type holding ``used`` (see
+        ``_Solver._step``), for the ``used`` and ``reqs`` it was computed for."""
         self.price = 0.0
         """USD/h of the target at its cheapest offering the requirements admit."""
         self.used = Resources()
@@ -365,6 +383,33 @@ def _ports_conflict(wanted: Sequence[HostPort], used: Sequence[HostPort]) -> Hos
     for port in wanted:
         if any(port.conflicts(u) for u in used):
             return port
+    return None
+
+
+def _holding(
+    frontier: Sequence[tuple[_Fit, float]],
+    cpu: int,
+    mem: int,
+    pods: int,
+    eph: int,
+    ext: Iterable[tuple[str, int]],
+    start: int = 0,
+    ceiling: float = math.inf,
+) -> tuple[int, float] | None:
+    """The first type of ``frontier`` (cheapest first) from ``start`` on whose room holds the
+    amounts, as (position, USD/h); None if none does for at most ``ceiling``."""
+    for i in range(start, len(frontier)):
+        fit, price = frontier[i]
+        if price > ceiling:
+            return None
+        if (
+            fit.cpu >= cpu
+            and fit.mem >= mem
+            and fit.pods >= pods
+            and fit.eph >= eph
+            and (not ext or all(fit.ext.get(k, 0) >= v for k, v in ext))
+        ):
+            return i, price
     return None
 
 
@@ -723,6 +768,51 @@ class _Solver:
         ranked = self._ranked(entry, entry.reqs, item)
         return ranked[0][2] * (1 + _TOLERANCE) if ranked else math.inf
 
+    def _alone(self, item: _Item, entry: _Pool) -> float:
+        """USD/h of the cheapest node of ``entry`` that holds ``item`` by itself."""
+        r = item.requests
+        frontier = self._frontier(entry, entry.reqs)
+        found = _holding(frontier, r.cpu, r.memory, 1, r.ephemeral_storage, r.extended)
+        return found[1] if found is not None else math.inf
+
+    def _step(self, item: _Item, b: _Bin, alone: float, grow: bool) -> tuple[float, _Fit] | None:
+        """What putting ``item`` on claim ``b`` adds to the price of the cheapest type that
+        holds its pods, with that type; None when it is more than ``alone`` (a node of its own
+        for ``item``). With ``grow`` (no room left in the target) the type must also keep the
+        claim's launch zones (what topology counted stays true) and clash with no host port of
+        its pods, as it becomes the new target."""
+        entry = b.pool
+        assert entry is not None
+        floor = b.floor
+        if floor is None or floor[0] is not b.used or floor[1] is not b.reqs:
+            frontier = self._frontier(entry, b.reqs)
+            u = b.used
+            at = _holding(frontier, u.cpu, u.memory, u.pods, u.ephemeral_storage, u.extended)
+            if at is None:
+                return None
+            floor = b.floor = (b.used, b.reqs, frontier, at[0], at[1])
+        _, reqs, frontier, start, now = floor
+        ceiling = now + alone * (1 + 1e-9)
+        u = b.used
+        cpu, mem, pods, eph = (
+            u.cpu + item.cpu,
+            u.memory + item.mem,
+            u.pods + 1,
+            u.ephemeral_storage + item.eph,
+        )
+        ext = (u + item.requests).extended if item.ext else ()
+        while True:
+            found = _holding(frontier, cpu, mem, pods, eph, ext, start, ceiling)
+            if found is None:
+                return None
+            fit = frontier[found[0]][0]
+            if not grow or (
+                (not b.pod_ports or _ports_conflict(fit.ports, b.pod_ports) is None)
+                and set(b.zones) <= set(self._claim_zones(reqs, fit.type))
+            ):
+                return found[1] - now, fit
+            start = found[0] + 1
+
     def _limit_ok(self, entry: _Pool, fit: _Fit, released: Mapping[str, int]) -> bool:
         if entry.remaining is None:
             return True
@@ -1040,9 +1130,75 @@ class _Solver:
                 break
             if code == _PERMANENT:
                 dead.add(b.serial)
+        if not placed and picky:
+            placed = self._try_cheap(item, shape, zones, {b.serial for _, _, b in shortlist})
         if len(dead) > 64:
             self._compact(shape)
         return placed
+
+    def _try_cheap(
+        self, item: _Item, shape: _Shape, zones: set[str] | None, tried: set[int]
+    ) -> bool:
+        """Before a new claim is opened for ``item``: a claim it may join, or grow into a
+        bigger target, for no more than a node of its own would cost.
+
+        A claim launches as the cheapest type that holds what it got, not as its target, so
+        a pod joining it costs the step from the cheapest type holding its pods to the cheapest
+        holding them and the pod: often nothing, even on a claim whose target is too dear for
+        pods of this size (``_bar``), and often less than a new node when the claim must move
+        to a bigger target (pools without limits or minValues only: the reservation against
+        limits and the minValues check follow the target). The newest claims of each lane are
+        looked at first, ``_CHEAP_VISITS`` in all.
+        """
+        cpu, mem, eph, ext = item.cpu, item.mem, item.eph, item.ext
+        dead = shape.dead
+        alone: dict[int, float] = {}
+        found: list[tuple[float, float, int, _Bin, _Fit | None]] = []
+        budget = _CHEAP_VISITS
+        checks = 2 * _SHORTLIST
+        for key, lane in self.lanes.items():
+            index = key[0]
+            entry = self.pools[index]
+            fit = entry.fits[key[1]]
+            cost = alone.get(index)
+            if cost is None:
+                cost = alone[index] = self._alone(item, entry)
+            for b in reversed(lane):
+                budget -= 1
+                if budget < 0 or checks <= 0:
+                    break
+                if b.closed or b.serial in dead or b.fit is not fit or b.serial in tried:
+                    continue
+                grow = cpu > b.cpu or mem > b.mem or b.pods < 1 or eph > b.eph
+                if not grow and ext and any(b.ext.get(k, 0) < v for k, v in ext.items()):
+                    grow = True
+                if grow and not entry.growable:
+                    continue
+                checks -= 1
+                step = self._step(item, b, cost, grow)
+                if step is None:
+                    continue
+                if grow:
+                    found.append((step[0], 1.0, b.serial, b, step[1]))
+                else:
+                    share = max((b.cpu - cpu) / max(fit.cpu, 1), (b.mem - mem) / max(fit.mem, 1))
+                    found.append((step[0], share, b.serial, b, None))
+            if budget < 0 or checks <= 0:
+                break
+        found.sort(key=lambda f: (f[0], f[1], f[2]))
+        for _, _, _, b, grown_fit in found:
+            if b.closed or b.serial in dead:
+                continue
+            if grown_fit is not None:
+                self._set_fit(b, grown_fit, b.reqs)
+                b.ports = [*grown_fit.ports, *b.pod_ports]
+                self._settle_zones(b)
+            code = self._try_bin(item, shape, b, zones)
+            if code == _OK:
+                return True
+            if code == _PERMANENT:
+                dead.add(b.serial)
+        return False
 
     @staticmethod
     def _compact(shape: _Shape) -> None:
