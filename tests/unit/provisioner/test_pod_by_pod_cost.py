@@ -8,8 +8,8 @@ import pytest
 from provisioner import Pod, simulate
 from provisioner.labels import ZONE
 
+from .brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
 from .builders import ON_DEMAND, nodepool, pod, types_in
-from .test_repack import CATALOG, GRAVITON, _brute_force, _holds, _types
 
 # (cpu millicores, memory MiB) per pod; before claims could be joined at no extra cost or grown
 # into a bigger type, the pass cost $0.314/h, $0.426/h, $0.503/h, $0.376/h and $0.281/h for them
@@ -55,12 +55,12 @@ def _check(batch: list[Pod]) -> None:
     assert sorted(p.name for c in result.new_claims for p in c.pods) == sorted(
         p.name for p in batch
     )
-    assert result.price == pytest.approx(_brute_force(batch, GRAVITON))
-    priced = _types(GRAVITON)
+    assert result.price == pytest.approx(brute_force(batch, GRAVITON))
+    priced = priced_types(GRAVITON)
     for claim in result.new_claims:
         # Still every compatible type that holds the claim's pods, cheapest first.
         assert [t.name for t in claim.instance_types] == [
-            t.name for _, t in priced if _holds(t, claim.pods)
+            t.name for _, t in priced if holds(t, claim.pods)
         ]
 
 

@@ -3,64 +3,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
 
 import pytest
 
-from provisioner import Catalog, InstanceType, Pod, simulate
+from provisioner import simulate
 from provisioner.labels import HOSTNAME
 from provisioner.repack import Box, Size, cover, unit_prices
 
+from .brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
 from .builders import ON_DEMAND, nodepool, pod, types_in
 
-CATALOG = Catalog.aws()
-GRAVITON = tuple(f"{f}6g.{s}" for s in ("large", "xlarge", "2xlarge") for f in ("c", "m", "r"))
 MIB = 2**20
-
-
-def _partitions(items: Sequence[int]) -> Iterator[list[list[int]]]:
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _partitions(rest):
-        for i in range(len(part)):
-            yield [*part[:i], [first, *part[i]], *part[i + 1 :]]
-        yield [[first], *part]
-
-
-def _types(names: Sequence[str]) -> list[tuple[float, InstanceType]]:
-    pool = nodepool(requirements=[ON_DEMAND, types_in(*names)])
-    reqs = pool.template_requirements()
-    out = []
-    for itype in CATALOG.instance_types():
-        offering = itype.cheapest(reqs)
-        if itype.name in names and offering is not None:
-            out.append((offering.price, itype))
-    return sorted(out, key=lambda t: (t[0], t[1].name))
-
-
-def _holds(itype: InstanceType, group: Sequence[Pod]) -> bool:
-    alloc = itype.allocatable
-    cpu = sum(p.requests.cpu for p in group)
-    mem = sum(p.requests.memory for p in group)
-    return cpu <= alloc.cpu and mem <= alloc.memory and len(group) <= alloc.pods
-
-
-def _brute_force(batch: Sequence[Pod], names: Sequence[str]) -> float:
-    """The cheapest packing: every partition of the pods, each block on its cheapest type."""
-    priced = _types(names)
-    best = float("inf")
-    for part in _partitions(list(range(len(batch)))):
-        total = 0.0
-        for block in part:
-            group = [batch[i] for i in block]
-            total += next((p for p, t in priced if _holds(t, group)), float("inf"))
-            if total >= best:
-                break
-        best = min(best, total)
-    return best
-
 
 CASES = [
     # (cpu millicores, memory MiB) per pod; the pod-by-pod pass alone made 5 claims ($0.373/h)
@@ -83,12 +36,12 @@ def test_small_mixed_batch_gets_the_brute_force_optimum(sizes: list[tuple[int, i
     assert sorted(p.name for c in result.new_claims for p in c.pods) == sorted(
         p.name for p in batch
     )
-    assert result.price == pytest.approx(_brute_force(batch, GRAVITON))
-    priced = _types(GRAVITON)
+    assert result.price == pytest.approx(brute_force(batch, GRAVITON))
+    priced = priced_types(GRAVITON)
     for claim in result.new_claims:
         # Still every compatible type that holds the claim's pods, cheapest first.
         assert [t.name for t in claim.instance_types] == [
-            t.name for _, t in priced if _holds(t, claim.pods)
+            t.name for _, t in priced if holds(t, claim.pods)
         ]
         assert claim.price == pytest.approx(priced[[t for _, t in priced].index(
             claim.instance_types[0])][0])  # fmt: skip
@@ -129,7 +82,7 @@ def test_cover_places_every_size_once_on_a_box_that_holds_it() -> None:
     sizes = [Size(rng.randrange(100, 1501), rng.randrange(100, 4097) * MIB) for _ in range(300)]
     boxes = sorted(
         (Box(t.cheapest().price, t.allocatable.cpu, t.allocatable.memory, t.allocatable.pods,  # type: ignore[union-attr]
-             t.allocatable.ephemeral_storage) for _, t in _types(GRAVITON)),
+             t.allocatable.ephemeral_storage) for _, t in priced_types(GRAVITON)),
         key=lambda b: b.price,
     )  # fmt: skip
     for unit in unit_prices(boxes, sum(s.cpu for s in sizes), sum(s.memory for s in sizes)):
@@ -162,5 +115,5 @@ def test_cover_places_every_size_once_on_a_box_that_holds_it() -> None:
         assert total == pytest.approx(sum(boxes[i].price for i, _ in bins))
 
 
-def test_cover_reports_a_size_no_box_holds() -> None:
+def test_cover_reports_a_size_no_boxholds() -> None:
     assert cover([Size(10_000, MIB)], [Box(1.0, 2000, 4 * 2**30, 10, 0)], (1.0, 1.0)) is None
