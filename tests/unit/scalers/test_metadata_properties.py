@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scalers import ConfigError, MetadataReader, TriggerSpec, default_registry
+from tests.unit.scalers.strategies import metadata_maps, metadata_values
 
 REGISTRY = default_registry()
 KNOWN_KEYS = {
@@ -57,13 +58,10 @@ PLAUSIBLE = [
     "@daily",
     "-----BEGIN CERTIFICATE-----",
 ]
-values = st.one_of(st.sampled_from(PLAUSIBLE), st.text(max_size=30))
 
 
 def maps(keys: list[str]) -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(
-        st.one_of(st.sampled_from(keys), st.text(max_size=12)), values, max_size=8
-    )
+    return metadata_maps(keys, PLAUSIBLE)
 
 
 @pytest.mark.parametrize("scaler_type", ["cron", "prometheus"])
@@ -90,7 +88,7 @@ def test_validation_only_raises_config_errors_that_name_a_key(
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=values)
+@given(value=metadata_values(PLAUSIBLE))
 def test_typed_reads_never_crash(value: str) -> None:
     reader = MetadataReader({"k": value})
     for read in (

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scalers import ConfigError, TriggerSpec, default_registry
+from tests.unit.scalers.strategies import metadata_maps
 
 REGISTRY = default_registry()
 CONNECTION = ["address", "host", "port", "databaseIndex", "username", "enableTLS", "unsafeSsl"]
@@ -111,13 +112,10 @@ PLAUSIBLE = [
     "sum",
     "$G",
 ]
-values = st.one_of(st.sampled_from(PLAUSIBLE), st.text(max_size=30))
 
 
 def maps(keys: list[str]) -> st.SearchStrategy[dict[str, str]]:
-    return st.dictionaries(
-        st.one_of(st.sampled_from(keys), st.text(max_size=12)), values, max_size=8
-    )
+    return metadata_maps(keys, PLAUSIBLE)
 
 
 @pytest.mark.parametrize("scaler_type", sorted(KNOWN_KEYS))
