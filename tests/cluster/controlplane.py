@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cluster import pki
+from tests.servers.process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "hack" / "kube" / "build.sh"
@@ -72,9 +72,7 @@ class Ports:
 
 def _free_port(taken: set[int]) -> int:
     while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = free_port()
         if port not in taken and port not in RESERVED_PORTS:
             taken.add(port)
             return port
@@ -100,8 +98,9 @@ def binary_dir() -> Path:
     return bin_dir
 
 
-def _kubeconfig(path: Path, *, server: str, ca: Path, user: pki.KeyPair, name: str) -> None:
-    # JSON is valid YAML, and every kubeconfig reader accepts it.
+def write_kubeconfig(path: Path, *, server: str, ca: Path, user: dict[str, str], name: str) -> Path:
+    """A one-context kubeconfig for `user` (client-certificate/-key paths, or a token).
+    JSON is valid YAML, and every kubeconfig reader accepts it."""
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -114,7 +113,7 @@ def _kubeconfig(path: Path, *, server: str, ca: Path, user: pki.KeyPair, name: s
         "users": [
             {
                 "name": name,
-                "user": {"client-certificate": str(user.cert), "client-key": str(user.key)},
+                "user": user,
             }
         ],
         "contexts": [{"name": name, "context": {"cluster": "updraft-test", "user": name}}],
@@ -122,6 +121,7 @@ def _kubeconfig(path: Path, *, server: str, ca: Path, user: pki.KeyPair, name: s
     }
     path.write_text(json.dumps(doc, indent=2))
     path.chmod(0o600)
+    return path
 
 
 def _pid_alive(pid: int) -> bool:
@@ -314,7 +314,8 @@ class ControlPlane:
         for name, (cn, org) in users.items():
             pair = pki.issue(ca, d, name, common_name=cn, organization=org, client=True)
             path = self.kubeconfig if name == "admin" else self.state_dir / f"{name}.kubeconfig"
-            _kubeconfig(path, server=server, ca=ca.files.cert, user=pair, name=name)
+            user = {"client-certificate": str(pair.cert), "client-key": str(pair.key)}
+            write_kubeconfig(path, server=server, ca=ca.files.cert, user=user, name=name)
 
     def _command(self, component: str, bin_dir: Path, ports: Ports) -> list[str]:
         d = self.pki_dir

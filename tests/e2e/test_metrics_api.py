@@ -23,7 +23,13 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from kube import Api, Resource
 from tests.cluster import pki
-from tests.cluster.controlplane import KWOK_ANNOTATION, REPO, ControlPlane, binary_dir
+from tests.cluster.controlplane import (
+    KWOK_ANNOTATION,
+    REPO,
+    ControlPlane,
+    binary_dir,
+    write_kubeconfig,
+)
 from tests.e2e.manifests import body
 from tests.e2e.waiting import eventually
 from tests.servers.process import ServerProcess
@@ -93,24 +99,13 @@ def service_account_kubeconfig(cp: ControlPlane, path: Path) -> Path:
     """A kubeconfig for the `updraft` ServiceAccount: the adapter runs with exactly the RBAC
     `manifests/base/rbac.yaml` grants, as it would in a pod."""
     token = kubectl(cp, "create", "token", "updraft", "-n", SYSTEM, "--duration=2h").strip()
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "test",
-                "cluster": {
-                    "server": cp.apiserver_url(),
-                    "certificate-authority": str(cp.pki_dir / "ca.crt"),
-                },
-            }
-        ],
-        "users": [{"name": "updraft", "user": {"token": token}}],
-        "contexts": [{"name": "updraft", "context": {"cluster": "test", "user": "updraft"}}],
-        "current-context": "updraft",
-    }
-    path.write_text(orjson.dumps(doc).decode())
-    return path
+    return write_kubeconfig(
+        path,
+        server=cp.apiserver_url(),
+        ca=cp.pki_dir / "ca.crt",
+        user={"token": token},
+        name="updraft",
+    )
 
 
 def https_ok(url: str, ca: Path) -> bool:
@@ -357,11 +352,17 @@ async def test_bad_metricsource_gets_ready_false_and_an_event(
     condition = await eventually(reported, within=30, what="Ready=False on the bad MetricSource")
     assert condition["reason"] == "InvalidSpec"
     assert "spec.trigger.metadata.start" in condition["message"]
-    events = await client.CoreV1Api(kube).list_namespaced_event(namespace)
-    assert any(
-        e.reason == "InvalidSpec" and "spec.trigger.metadata.start" in e.message
-        for e in events.items
-    )
+
+    # The Event is posted right after the status is written, so it may trail it a little.
+    async def warned() -> bool | None:
+        events = await client.CoreV1Api(kube).list_namespaced_event(namespace)
+        found = any(
+            e.reason == "InvalidSpec" and "spec.trigger.metadata.start" in e.message
+            for e in events.items
+        )
+        return True if found else None
+
+    await eventually(warned, within=30, what="an InvalidSpec Event naming the field")
     # The bad one is not served; the good one beside it is.
     status, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/broken")
     assert status == 404
