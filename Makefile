@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 API_PORT ?= 6443
 GRPC_PORT ?= 9090
 METRICS_PORT ?= 8080
-CODE := updraft adapter scalers provisioner kube tests bench hack
+CODE := updraft adapter keda scalers provisioner kube kits tests bench hack
 
 .PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
 
@@ -53,7 +53,7 @@ fmt: setup  ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix $(CODE)
 	.venv/bin/ruff format $(CODE)
 
-proto: setup  ## regenerate scalers/_pb/ from proto/ (grpcio-tools pinned to grpcio)
+proto: setup  ## regenerate keda/_pb/ from proto/ (grpcio-tools pinned to grpcio)
 	@bash hack/proto.sh
 
 cluster-up: setup  ## start the test control plane in the background (.cache/cluster/kubeconfig)

@@ -26,8 +26,8 @@ from adapter.metricsources import (
     parse,
 )
 from adapter.quantity import format_quantity
+from kits.tasks import cancel_and_wait
 from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
-from kube.tasks import cancel_and_wait
 from scalers import ConfigError, MetricCache, Registry, ScalerError
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from adapter.errors import UnavailableError
 from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
 from adapter.paths import Attributes, ResourceAttributes
 from adapter.tls import ServingCertificate
+from kits.tasks import cancel_and_wait
 from kube import Api, ApiError
 from kube.reviews import request_header_trust, subject_access_review, token_review
-from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kube.tasks import cancel_and_wait
+from kits.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 

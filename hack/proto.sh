@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `make proto`: generate the Python stubs for proto/*.proto into scalers/_pb/ with the
+# `make proto`: generate the Python stubs for proto/*.proto into keda/_pb/ with the
 # grpcio-tools pinned beside grpcio in pyproject.toml.
 #   --check  generate into a temporary directory and fail if the committed stubs differ
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-out="scalers/_pb"
+out="keda/_pb"
 check=0
 [[ "${1:-}" == "--check" ]] && check=1
 
@@ -25,10 +25,10 @@ if (( check )); then
   gen "$tmp"
   if ! diff -r -q "$tmp" "$out" >/dev/null; then
     diff -r "$tmp" "$out" | head -40 >&2 || true
-    echo "proto: scalers/_pb/ differs from a fresh generation of proto/; run make proto" >&2
+    echo "proto: keda/_pb/ differs from a fresh generation of proto/; run make proto" >&2
     exit 1
   fi
-  echo "proto: scalers/_pb/ matches proto/" >&2
+  echo "proto: keda/_pb/ matches proto/" >&2
 else
   rm -rf "$out"
   gen "$out"

@@ -17,9 +17,9 @@ from typing import Literal
 
 import aiohttp
 
+from kits.tasks import cancel_and_wait
 from kube.client import JSON, Api, Resource
 from kube.errors import ApiError, GoneError
-from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from kits.tasks import cancel_and_wait
 from kube.client import JSON, LEASES, Api
 from kube.errors import ApiError, ConflictError, NotFoundError
-from kube.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from provisioner.parsing import node_from_k8s, nodepool_from_k8s, pod_from_k8s, 
 from provisioner.quantity import format_cpu, format_quantity, parse_quantity, to_millis, to_units
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
-from provisioner.simulate import NodeClaimPlan, SimulationResult, simulate
+from provisioner.scheduling.simulate import NodeClaimPlan, SimulationResult, simulate
 
 __all__ = [
     "AffinityTerm",

@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kits.durations import parse_duration as go_duration
 from kube import JSON, Resource
-from kube.durations import parse_duration as go_duration
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
@@ -28,7 +28,7 @@ from provisioner.parsing import node_from_k8s, nodepool_from_k8s, requirements_f
 from provisioner.quantity import format_cpu, format_quantity
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import CPU, Resources
-from provisioner.simulate import NodeClaimPlan
+from provisioner.scheduling.simulate import NodeClaimPlan
 
 __all__ = [
     "API_VERSION",

@@ -4,9 +4,9 @@
 ``Measurement``: validation (``Registry``), measuring (``Scaler`` subclasses: cron, Prometheus,
 and the queue-depth scalers: Redis lists and streams, PostgreSQL, SQS, NATS JetStream, RabbitMQ)
 and deciding when to measure (``MetricCache``: freshness, single-flight, stale-on-error,
-fallback). The KEDA gRPC front door lives in ``scalers.grpc``; the rest must not know about HTTP
-routes, gRPC or Kubernetes objects (those are the front doors' and ``kube``'s). The package
-imports nothing of ours but ``kube``.
+fallback). It must not know about HTTP routes, gRPC or Kubernetes objects: those belong to the
+two front doors (``adapter``, and ``keda`` for KEDA's gRPC protocol) and to ``kube``. The package
+imports nothing of ours but ``kube`` and ``kits``.
 """
 
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name

@@ -13,8 +13,8 @@ import math
 import sys
 from pathlib import Path
 
-from kube.durations import parse_duration
-from scalers.grpc import GrpcSettings, TlsFiles
+from keda import GrpcSettings, TlsFiles
+from kits.durations import parse_duration
 from updraft import __version__, logs
 from updraft.process import StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube import Api, ConfigError, LeaderSettings, connect
-from provisioner.cloud import CloudProvider
-from provisioner.controller import ProvisionerController, ProvisionerSettings
-from provisioner.kwok import KwokProvider
+from provisioner.cloud.kwok import KwokProvider
+from provisioner.cloud.provider import CloudProvider
+from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
 from updraft.process import StartupError, serve_metrics, stop_on_signals
 
 log = logging.getLogger("updraft.provision")

@@ -41,9 +41,9 @@ from adapter.prometheus_custom import PrometheusCustomMetrics
 from adapter.prometheus_rules import CustomMetricsConfigError, load_config
 from adapter.providers import CustomMetrics
 from adapter.standalone import load as load_standalone
+from keda import GrpcServer, GrpcSettings
 from kube import Api, connect
 from scalers import MetricCache, Registry, default_registry
-from scalers.grpc import GrpcServer, GrpcSettings
 from updraft.process import StartupError, serve_metrics, stop_on_signals
 
 log = logging.getLogger("updraft.serve")

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
+from keda import spec_from_metadata
 from scalers import default_registry
-from scalers.grpc import spec_from_metadata
 from tests.cluster.controlplane import REPO, ControlPlane, binary_dir
 
 MANIFESTS = REPO / "manifests"

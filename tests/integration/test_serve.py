@@ -15,8 +15,8 @@ import grpc
 import orjson
 import pytest
 
-from scalers._pb import externalscaler_pb2 as pb
-from scalers._pb import externalscaler_pb2_grpc as pb_grpc
+from keda._pb import externalscaler_pb2 as pb
+from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from tests.servers.process import ServerProcess, http_ok
 
 UPDRAFT = str(Path(sys.executable).parent / "updraft")

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from provisioner.batching import Batcher
+from provisioner.controllers.batching import Batcher
 
 
 async def test_a_burst_is_one_batch() -> None:

@@ -23,12 +23,13 @@ from typing import Any
 import aiohttp
 
 from kube import JSON, Api, ApiError, record_event
-from provisioner import metrics
 from provisioner.catalog import Catalog
+from provisioner.controllers import metrics
+from provisioner.controllers.lifecycle import Lifecycle
+from provisioner.controllers.nodepools import COMPONENT, NodePoolController, pool_of
+from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
-from provisioner.lifecycle import Lifecycle
 from provisioner.model import KubeletConfig, NodeView, Pod
-from provisioner.nodepools import COMPONENT, NodePoolController, pool_of
 from provisioner.objects import (
     NODECLAIMS,
     claim_view,
@@ -37,8 +38,7 @@ from provisioner.objects import (
     nodeclaim_from_plan,
 )
 from provisioner.parsing import pod_from_k8s, pod_from_template
-from provisioner.simulate import SimulationResult, simulate
-from provisioner.state import ClusterState
+from provisioner.scheduling.simulate import SimulationResult, simulate
 
 __all__ = ["Provisioning"]
 

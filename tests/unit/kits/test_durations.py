@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kube.durations import parse_duration
+from kits.durations import parse_duration
 
 
 @pytest.mark.parametrize(

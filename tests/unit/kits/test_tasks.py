@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kube.tasks import cancel_and_wait
+from kits.tasks import cancel_and_wait
 
 
 async def test_cancels_and_waits_for_every_task() -> None:

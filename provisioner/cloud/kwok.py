@@ -23,7 +23,7 @@ import aiohttp
 from kube import JSON, NODES, Api, ApiError, ConflictError, NotFoundError
 from provisioner import labels as lbl
 from provisioner.catalog import Catalog, InstanceType
-from provisioner.cloud import Instance
+from provisioner.cloud.provider import Instance
 from provisioner.errors import (
     CloudProviderError,
     InstanceNotFoundError,

@@ -17,10 +17,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from adapter.metricsources import MetricSourceProvider, parse
+from keda import OWN_KEYS, GrpcServer, GrpcSettings, TlsFiles, TriggerSources
+from keda._pb import externalscaler_pb2 as pb
+from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from scalers import FakeClock, MetricCache, TriggerPolicy, default_registry
-from scalers._pb import externalscaler_pb2 as pb
-from scalers._pb import externalscaler_pb2_grpc as pb_grpc
-from scalers.grpc import OWN_KEYS, GrpcServer, GrpcSettings, TlsFiles, TriggerSources
 from tests.cluster import pki
 
 # 00:02 in Seoul: inside the 00-05 window of the common KEDA cron example.

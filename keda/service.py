@@ -16,8 +16,8 @@ from typing import Protocol
 
 import grpc
 
-from scalers._pb import externalscaler_pb2 as pb
-from scalers._pb import externalscaler_pb2_grpc as pb_grpc
+from keda._pb import externalscaler_pb2 as pb
+from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from scalers.base import Measurement
 from scalers.cache import MetricCache, TriggerPolicy
 from scalers.errors import ConfigError, ScalerError, UpstreamError

@@ -19,14 +19,15 @@ from typing import Any
 
 import aiohttp
 
+from kits.tasks import cancel_and_wait
 from kube import JSON, Api, ApiError, NotFoundError, record_event
-from kube.tasks import cancel_and_wait
 from provisioner import labels as lbl
-from provisioner import metrics
-from provisioner.cloud import CloudProvider, Instance
+from provisioner.cloud.provider import CloudProvider, Instance
+from provisioner.controllers import metrics
+from provisioner.controllers.nodepools import COMPONENT, pool_of
+from provisioner.controllers.state import ClusterState
 from provisioner.errors import CloudProviderError, InstanceNotFoundError, InsufficientCapacityError
 from provisioner.model import KubeletConfig, NodePool
-from provisioner.nodepools import COMPONENT, pool_of
 from provisioner.objects import (
     API_VERSION,
     FINALIZER,
@@ -37,7 +38,6 @@ from provisioner.objects import (
     resources_to_k8s,
     with_condition,
 )
-from provisioner.state import ClusterState
 
 __all__ = ["Lifecycle"]
 

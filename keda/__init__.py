@@ -5,14 +5,14 @@ A ScaledObject trigger of type `external` / `external-push` names an Updraft sca
 same `MetricCache` the metrics adapter uses.
 """
 
-from scalers.grpc.server import GrpcServer, GrpcSettings
-from scalers.grpc.service import (
+from keda.server import GrpcServer, GrpcSettings
+from keda.service import (
     OWN_KEYS,
     ExternalScalerService,
     TriggerSources,
     spec_from_metadata,
 )
-from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
+from keda.tls import ReloadingServerCredentials, TlsFiles
 
 __all__ = [
     "OWN_KEYS",

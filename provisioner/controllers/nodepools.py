@@ -17,6 +17,7 @@ import aiohttp
 
 from kube import JSON, Api, ApiError, record_event
 from provisioner.catalog import Catalog
+from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
 from provisioner.model import NodePool
 from provisioner.objects import (
@@ -28,7 +29,6 @@ from provisioner.objects import (
     with_condition,
 )
 from provisioner.resources import Resources
-from provisioner.state import ClusterState
 
 __all__ = ["COMPONENT", "NodePoolController"]
 

@@ -88,12 +88,12 @@ from provisioner.model import (
     Toleration,
     untolerated,
 )
-from provisioner.repack import MISSES as REPACK_MISSES
-from provisioner.repack import WIDTH as REPACK_WIDTH
-from provisioner.repack import Box, Size, cover, unit_prices
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
-from provisioner.topology import GroupKind, TopologyGroup
+from provisioner.scheduling.repack import MISSES as REPACK_MISSES
+from provisioner.scheduling.repack import WIDTH as REPACK_WIDTH
+from provisioner.scheduling.repack import Box, Size, cover, unit_prices
+from provisioner.scheduling.topology import GroupKind, TopologyGroup
 
 __all__ = ["NodeClaimPlan", "SimulationResult", "simulate"]
 

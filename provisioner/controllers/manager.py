@@ -14,18 +14,18 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from kits.tasks import cancel_and_wait
 from kube import Api, Event, LeaderElector, LeaderSettings
-from kube.tasks import cancel_and_wait
-from provisioner import metrics
-from provisioner.batching import Batcher
-from provisioner.cloud import CloudProvider
+from provisioner.cloud.provider import CloudProvider
+from provisioner.controllers import metrics
+from provisioner.controllers.batching import Batcher
+from provisioner.controllers.lifecycle import Lifecycle
+from provisioner.controllers.nodepools import NodePoolController, pool_of
+from provisioner.controllers.provisioning import Provisioning
+from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
-from provisioner.lifecycle import Lifecycle
-from provisioner.nodepools import NodePoolController, pool_of
 from provisioner.objects import claim_view, is_provisionable, node_view
-from provisioner.provisioning import Provisioning
 from provisioner.resources import Resources
-from provisioner.state import ClusterState
 
 __all__ = ["ProvisionerController", "ProvisionerSettings"]
 

@@ -13,11 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from scalers._pb import externalscaler_pb2 as pb
-from scalers._pb import externalscaler_pb2_grpc as pb_grpc
+from keda._pb import externalscaler_pb2 as pb
+from keda._pb import externalscaler_pb2_grpc as pb_grpc
+from keda.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
+from keda.tls import ReloadingServerCredentials, TlsFiles
 from scalers.cache import MetricCache, TriggerPolicy
-from scalers.grpc.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
-from scalers.grpc.tls import ReloadingServerCredentials, TlsFiles
 
 log = logging.getLogger(__name__)
 
