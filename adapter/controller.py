@@ -25,7 +25,7 @@ from adapter.metricsources import (
     MetricSourceProvider,
     parse,
 )
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
 from kits.tasks import cancel_and_wait
 from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
 from scalers import ConfigError, MetricCache, Registry, ScalerError
@@ -217,7 +217,7 @@ class MetricSourceController:
                 ready=True,
                 reason="Measured",
                 message="serving the latest measurement",
-                value=format_quantity(m.value),
+                value=format_metric_value(m.value),
                 active=m.active,
             )
 

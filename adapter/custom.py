@@ -20,7 +20,7 @@ from adapter.discovery import CUSTOM, api_group, custom_resources
 from adapter.encoding import format_timestamp, json_response
 from adapter.paths import parse_custom, split_path
 from adapter.providers import CUSTOM_GROUP, CustomMetrics, CustomSample, ObjectReference
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
 from adapter.selectors import Selector, parse_selector
 
 VERSIONS = CUSTOM.versions
@@ -45,7 +45,7 @@ def _item_v1beta1(sample: CustomSample, selector: dict[str, Any] | None) -> dict
     }
     if sample.window_seconds is not None:
         item["window"] = sample.window_seconds
-    item["value"] = format_quantity(sample.value)
+    item["value"] = format_metric_value(sample.value)
     item["selector"] = selector
     return item
 
@@ -58,7 +58,7 @@ def _item_v1beta2(sample: CustomSample, selector: dict[str, Any] | None) -> dict
     }
     if sample.window_seconds is not None:
         item["windowSeconds"] = sample.window_seconds
-    item["value"] = format_quantity(sample.value)
+    item["value"] = format_metric_value(sample.value)
     return item
 
 

@@ -18,7 +18,7 @@ from adapter.encoding import format_timestamp, json_response
 from adapter.errors import MetricNotFoundError
 from adapter.paths import parse_external, split_path
 from adapter.providers import EXTERNAL_GROUP, ExternalMetrics, ExternalSample, MetricRef
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
 from adapter.selectors import parse_selector
 
 VERSION = "v1beta1"
@@ -36,7 +36,7 @@ def value_list(samples: Sequence[ExternalSample]) -> dict[str, Any]:
         }
         if sample.window_seconds is not None:
             item["window"] = sample.window_seconds
-        item["value"] = format_quantity(sample.value)
+        item["value"] = format_metric_value(sample.value)
         items.append(item)
     return {
         "kind": "ExternalMetricValueList",
