@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kits.clock import Clock, SystemClock
 from kits.filestamp import file_stamp
 from kits.tasks import cancel_and_wait
 
@@ -176,7 +177,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def ensure_self_signed(directory: Path, *, service: str, namespace: str) -> SelfSignedPair:
+def ensure_self_signed(
+    directory: Path, *, service: str, namespace: str, clock: Clock | None = None
+) -> SelfSignedPair:
     """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
     `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
     certificate means the APIService must trust this generated CA (or skip TLS verification)."""
@@ -185,7 +188,7 @@ def ensure_self_signed(directory: Path, *, service: str, namespace: str) -> Self
         logger.warning("serving with the self-signed certificate in %s", directory)
         return pair
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
+    now = (clock or SystemClock()).now()
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, f"{service}-ca@{int(now.timestamp())}")]
