@@ -12,7 +12,7 @@ Nothing here may import ``kube``, ``scalers``, ``adapter``, ``keda``, ``provisio
 """
 
 from kits.clock import Clock, FakeClock, SystemClock, format_rfc3339, parse_rfc3339
-from kits.durations import parse_duration
+from kits.durations import format_duration, parse_duration
 from kits.filestamp import FileStamp, file_stamp
 from kits.quantity import format_quantity, parse_quantity
 from kits.tasks import cancel_and_wait
@@ -24,6 +24,7 @@ __all__ = [
     "SystemClock",
     "cancel_and_wait",
     "file_stamp",
+    "format_duration",
     "format_quantity",
     "format_rfc3339",
     "parse_duration",

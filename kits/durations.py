@@ -46,3 +46,19 @@ def parse_duration(text: str) -> float:
     if sign == "-" and seconds > 0:
         raise ValueError(f"{text!r} is a negative duration")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """`seconds` as the shortest Go duration that reads back to it at millisecond precision:
+    ``900.0`` is ``15m``, ``5400.0`` is ``1h30m``, ``0.5`` is ``500ms`` (for help texts and
+    messages; Go's own `String()` would print ``15m0s``)."""
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ValueError(f"{seconds!r} is not a non-negative finite number of seconds")
+    millis = round(seconds * 1000)
+    if millis == 0:
+        return "0s"
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    whole, millis = divmod(millis, 1000)
+    parts = [(hours, "h"), (minutes, "m"), (whole, "s"), (millis, "ms")]
+    return "".join(f"{amount}{unit}" for amount, unit in parts if amount)

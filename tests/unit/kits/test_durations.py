@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kits.durations import parse_duration
+from kits.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,27 @@ def test_negative_durations_are_refused_by_name() -> None:
     # Go would return -5s; no caller here has a use for a negative duration.
     with pytest.raises(ValueError, match="negative"):
         parse_duration("-5s")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0, "0s"),
+        (1.0, "1s"),
+        (10.0, "10s"),
+        (15.0, "15s"),
+        (900.0, "15m"),
+        (5400.0, "1h30m"),
+        (0.5, "500ms"),
+        (90.25, "1m30s250ms"),
+        (7200.0, "2h"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_formatted_durations_read_back_to_the_millisecond(millis: int) -> None:
+    assert parse_duration(format_duration(millis / 1000)) == pytest.approx(millis / 1000)
