@@ -34,7 +34,6 @@ from adapter.errors import (
     MetricNotFoundError,
     NonFiniteValueError,
     NotFoundError,
-    QuantityError,
     SelectorError,
     UnauthorizedError,
     UnavailableError,
@@ -62,7 +61,7 @@ from adapter.providers import (
     NoMetrics,
     ObjectReference,
 )
-from adapter.quantity import format_quantity, parse_quantity
+from adapter.quantity import format_metric_value
 from adapter.selectors import Operator, Requirement, Selector, parse_selector
 from adapter.server import AdapterServer
 from adapter.status import status_body
@@ -108,7 +107,6 @@ __all__ = [
     "ObjectReference",
     "Operator",
     "PrometheusCustomMetrics",
-    "QuantityError",
     "RequestHeaderSettings",
     "Requirement",
     "ResourceAttributes",
@@ -124,10 +122,9 @@ __all__ = [
     "UserInfo",
     "create_app",
     "ensure_self_signed",
-    "format_quantity",
+    "format_metric_value",
     "load_config",
     "parse_config",
-    "parse_quantity",
     "parse_selector",
     "status_body",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +24,8 @@ from adapter.metricsources import (
     MetricSourceProvider,
     parse,
 )
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
+from kits.clock import Clock, SystemClock, format_rfc3339
 from kits.tasks import cancel_and_wait
 from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
 from scalers import ConfigError, MetricCache, Registry, ScalerError
@@ -46,10 +46,6 @@ class ControllerSettings:
     without watching every Secret in the cluster."""
     measure_budget: float = 5.0
     """Seconds a status refresh waits for one MetricSource's upstream before reporting it."""
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _decode_secret(secret: Mapping[str, Any]) -> dict[str, str]:
@@ -75,8 +71,10 @@ class MetricSourceController:
         registry: Registry,
         *,
         settings: ControllerSettings = ControllerSettings(),
+        clock: Clock | None = None,
     ) -> None:
         self._api = api
+        self._clock = clock or SystemClock()
         self._provider = provider
         self._cache = cache
         self._registry = registry
@@ -171,7 +169,7 @@ class MetricSourceController:
             "status": "True" if ready else "False",
             "reason": reason,
             "message": message,
-            "lastTransitionTime": _now(),
+            "lastTransitionTime": format_rfc3339(self._clock.now()),
             "observedGeneration": generation,
         }
         if before is not None and before["ready"] == ready and before["reason"] == reason:
@@ -179,7 +177,7 @@ class MetricSourceController:
         status: dict[str, Any] = {
             "conditions": [condition],
             "lastError": "" if ready else message,
-            "lastUpdated": _now(),
+            "lastUpdated": format_rfc3339(self._clock.now()),
             "observedGeneration": generation,
         }
         if value is not None:
@@ -217,7 +215,7 @@ class MetricSourceController:
                 ready=True,
                 reason="Measured",
                 message="serving the latest measurement",
-                value=format_quantity(m.value),
+                value=format_metric_value(m.value),
                 active=m.active,
             )
 

@@ -17,11 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from adapter.discovery import CUSTOM, api_group, custom_resources
-from adapter.encoding import format_timestamp, json_response
+from adapter.encoding import json_response
 from adapter.paths import parse_custom, split_path
 from adapter.providers import CUSTOM_GROUP, CustomMetrics, CustomSample, ObjectReference
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
 from adapter.selectors import Selector, parse_selector
+from kits.clock import format_rfc3339
 
 VERSIONS = CUSTOM.versions
 
@@ -41,11 +42,11 @@ def _item_v1beta1(sample: CustomSample, selector: dict[str, Any] | None) -> dict
     item: dict[str, Any] = {
         "describedObject": _described(sample.described_object),
         "metricName": sample.metric,
-        "timestamp": format_timestamp(sample.timestamp),
+        "timestamp": format_rfc3339(sample.timestamp),
     }
     if sample.window_seconds is not None:
         item["window"] = sample.window_seconds
-    item["value"] = format_quantity(sample.value)
+    item["value"] = format_metric_value(sample.value)
     item["selector"] = selector
     return item
 
@@ -54,11 +55,11 @@ def _item_v1beta2(sample: CustomSample, selector: dict[str, Any] | None) -> dict
     item: dict[str, Any] = {
         "describedObject": _described(sample.described_object),
         "metric": {"name": sample.metric, "selector": selector},
-        "timestamp": format_timestamp(sample.timestamp),
+        "timestamp": format_rfc3339(sample.timestamp),
     }
     if sample.window_seconds is not None:
         item["windowSeconds"] = sample.window_seconds
-    item["value"] = format_quantity(sample.value)
+    item["value"] = format_metric_value(sample.value)
     return item
 
 

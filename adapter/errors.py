@@ -7,7 +7,6 @@ responses (that is `status.py`) nor know about aiohttp.
     AdapterError                      500 InternalError: the base, never raised bare
     ├── BadRequestError               400 BadRequest
     │   ├── SelectorError             a label selector that does not parse or validate
-    │   ├── QuantityError             a Quantity string that does not parse
     │   └── InvalidPathError          a request path of a shape no route serves
     ├── UnauthorizedError             401 Unauthorized: no identity could be established
     ├── ForbiddenError                403 Forbidden: the identity may not do this
@@ -69,10 +68,6 @@ class SelectorError(BadRequestError):
         self.token = token
         self.position = position
         self.expected = expected
-
-
-class QuantityError(BadRequestError):
-    """A string that is not a Kubernetes Quantity."""
 
 
 class InvalidPathError(BadRequestError):

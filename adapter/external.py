@@ -14,12 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from adapter.discovery import EXTERNAL, api_group, external_resources
-from adapter.encoding import format_timestamp, json_response
+from adapter.encoding import json_response
 from adapter.errors import MetricNotFoundError
 from adapter.paths import parse_external, split_path
 from adapter.providers import EXTERNAL_GROUP, ExternalMetrics, ExternalSample, MetricRef
-from adapter.quantity import format_quantity
+from adapter.quantity import format_metric_value
 from adapter.selectors import parse_selector
+from kits.clock import format_rfc3339
 
 VERSION = "v1beta1"
 PREFIX = f"/apis/{EXTERNAL_GROUP}/{VERSION}"
@@ -32,11 +33,11 @@ def value_list(samples: Sequence[ExternalSample]) -> dict[str, Any]:
         item: dict[str, Any] = {
             "metricName": sample.metric_name,
             "metricLabels": dict(sample.labels),
-            "timestamp": format_timestamp(sample.timestamp),
+            "timestamp": format_rfc3339(sample.timestamp),
         }
         if sample.window_seconds is not None:
             item["window"] = sample.window_seconds
-        item["value"] = format_quantity(sample.value)
+        item["value"] = format_metric_value(sample.value)
         items.append(item)
     return {
         "kind": "ExternalMetricValueList",

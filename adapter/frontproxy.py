@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from adapter.auth import Credentials, UserInfo
 from adapter.errors import UnauthorizedError
+from kits.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ class FrontProxyAuthenticator:
         self,
         settings: RequestHeaderSettings,
         *,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Clock | None = None,
     ) -> None:
-        self._now = now
+        self._clock = clock or SystemClock()
         self.replace_settings(settings)
 
     @property
@@ -84,7 +85,7 @@ class FrontProxyAuthenticator:
 
     def verify(self, der: bytes) -> None:
         """Return if `der` is an acceptable front-proxy certificate; raise `UnauthorizedError`."""
-        now = self._now()
+        now = self._clock.now()
         until = self._verified.get(der)
         if until is not None and now <= until:
             return

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any, Generic, TypeVar, cast
 
 import aiohttp
@@ -24,6 +23,7 @@ from adapter.errors import UnavailableError
 from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
 from adapter.paths import Attributes, ResourceAttributes
 from adapter.tls import ServingCertificate
+from kits.clock import Clock, SystemClock
 from kits.tasks import cancel_and_wait
 from kube import Api, ApiError
 from kube.reviews import request_header_trust, subject_access_review, token_review
@@ -42,21 +42,21 @@ _MISS = object()
 class _Expiring(Generic[K, V]):
     """A bounded map whose entries expire `ttl` seconds after they were put (oldest evicted)."""
 
-    def __init__(self, *, ttl: float, max_entries: int, monotonic: Callable[[], float]) -> None:
+    def __init__(self, *, ttl: float, max_entries: int, clock: Clock) -> None:
         self._ttl = ttl
         self._max = max_entries
-        self._now = monotonic
+        self._clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
 
     def get(self, key: K) -> V | object:
         """The live value for `key`, or `_MISS`."""
         hit = self._entries.get(key)
-        if hit is None or self._now() >= hit[0]:
+        if hit is None or self._clock.monotonic() >= hit[0]:
             return _MISS
         return hit[1]
 
     def put(self, key: K, value: V) -> None:
-        self._entries[key] = (self._now() + self._ttl, value)
+        self._entries[key] = (self._clock.monotonic() + self._ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -72,11 +72,11 @@ class KubeTokenReviewer:
         *,
         ttl: float = 10.0,
         max_entries: int = 1024,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._api = api
         self._cache: _Expiring[str, UserInfo | None] = _Expiring(
-            ttl=ttl, max_entries=max_entries, monotonic=monotonic
+            ttl=ttl, max_entries=max_entries, clock=clock or SystemClock()
         )
 
     async def review_token(self, token: str) -> UserInfo | None:
@@ -134,11 +134,11 @@ class KubeAccessReviewer:
         *,
         ttl: float = 10.0,
         max_entries: int = 4096,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._api = api
         self._cache: _Expiring[tuple[Any, ...], AccessDecision] = _Expiring(
-            ttl=ttl, max_entries=max_entries, monotonic=monotonic
+            ttl=ttl, max_entries=max_entries, clock=clock or SystemClock()
         )
 
     async def review_access(self, user: UserInfo, attributes: Attributes) -> AccessDecision:

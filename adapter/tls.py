@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kits.clock import Clock, SystemClock
+from kits.filestamp import file_stamp
 from kits.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -50,17 +52,6 @@ class ServingSettings:
     poll_interval: float = 10.0
     """10 s: rotation tools renew long before expiry, so a 10 s lag costs nothing, and two
     stat() calls every 10 s are free."""
-
-
-_Stamp = tuple[int, int, int]
-
-
-def _stamp(path: Path) -> _Stamp | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def build_context(
@@ -92,7 +83,7 @@ class ServingCertificate:
 
     def __init__(self, settings: ServingSettings) -> None:
         self._settings = settings
-        self._stamps = (_stamp(settings.cert_file), _stamp(settings.key_file))
+        self._stamps = (file_stamp(settings.cert_file), file_stamp(settings.key_file))
         self._current = self._load()
         self.context = self._current
         self.context.sni_callback = self._pick_context
@@ -130,7 +121,7 @@ class ServingCertificate:
     def reload_if_changed(self) -> bool:
         """Re-read the pair if either file changed since the last attempt; True if the new pair
         is now served. A broken pair is logged and the previous one kept."""
-        stamps = (_stamp(self._settings.cert_file), _stamp(self._settings.key_file))
+        stamps = (file_stamp(self._settings.cert_file), file_stamp(self._settings.key_file))
         if stamps == self._stamps:
             return False
         self._stamps = stamps
@@ -186,7 +177,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def ensure_self_signed(directory: Path, *, service: str, namespace: str) -> SelfSignedPair:
+def ensure_self_signed(
+    directory: Path, *, service: str, namespace: str, clock: Clock | None = None
+) -> SelfSignedPair:
     """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
     `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
     certificate means the APIService must trust this generated CA (or skip TLS verification)."""
@@ -195,7 +188,7 @@ def ensure_self_signed(directory: Path, *, service: str, namespace: str) -> Self
         logger.warning("serving with the self-signed certificate in %s", directory)
         return pair
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
+    now = (clock or SystemClock()).now()
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, f"{service}-ca@{int(now.timestamp())}")]

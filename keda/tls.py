@@ -9,12 +9,13 @@ kept, so a half-written rotation never takes the server down.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+
+from kits.filestamp import FileStamp, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,9 @@ class TlsFiles:
     """When set, clients must present a certificate signed by it (mutual TLS)."""
 
 
-def _stamp(files: TlsFiles) -> tuple[tuple[int, int], ...]:
+def _stamp(files: TlsFiles) -> tuple[FileStamp | None, ...]:
     paths = [files.cert, files.key] + ([files.client_ca] if files.client_ca else [])
-    stats = [os.stat(p) for p in paths]
-    return tuple((s.st_mtime_ns, s.st_size) for s in stats)
+    return tuple(file_stamp(p) for p in paths)
 
 
 def _load(files: TlsFiles) -> grpc.ServerCertificateConfiguration:

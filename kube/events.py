@@ -6,12 +6,12 @@ Event is a courtesy to the reader and must not stop the work it describes.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 
 import aiohttp
 
+from kits.clock import Clock, SystemClock, format_rfc3339
 from kube.client import EVENTS, JSON, Api
 from kube.errors import ApiError
 
@@ -22,12 +22,19 @@ MESSAGE_MAX = 1024
 
 
 async def record_event(
-    api: Api, involved: JSON, *, type_: str, reason: str, message: str, component: str
+    api: Api,
+    involved: JSON,
+    *,
+    type_: str,
+    reason: str,
+    message: str,
+    component: str,
+    clock: Clock | None = None,
 ) -> None:
     """Post an Event (`type_` Normal or Warning) about `involved`, a full object."""
     meta = involved.get("metadata") or {}
     namespace = meta.get("namespace") or "default"
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = format_rfc3339((clock or SystemClock()).now())
     event: JSON = {
         "apiVersion": "v1",
         "kind": "Event",

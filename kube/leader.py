@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 
+from kits.clock import Clock, SystemClock, format_rfc3339
 from kits.tasks import cancel_and_wait
 from kube.client import JSON, LEASES, Api
 from kube.errors import ApiError, ConflictError, NotFoundError
@@ -44,10 +43,6 @@ class LeaderSettings:
             )
 
 
-def _now_micro() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class LeaderElector:
     """Campaigns for `namespace/name` as `identity`; `is_leader` is set while we lead."""
 
@@ -60,7 +55,7 @@ class LeaderElector:
         identity: str,
         settings: LeaderSettings = LeaderSettings(),
         on_change: Callable[[bool], None] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._api = api
         self._namespace = namespace
@@ -68,7 +63,7 @@ class LeaderElector:
         self.identity = identity
         self._settings = settings
         self._on_change = on_change
-        self._monotonic = monotonic
+        self._clock = clock or SystemClock()
         self.is_leader = asyncio.Event()
         self._observed: JSON | None = None
         self._observed_at = 0.0
@@ -110,7 +105,7 @@ class LeaderElector:
             self._on_change(leading)
 
     def _spec(self, *, acquire: bool, transitions: int) -> JSON:
-        now = _now_micro()
+        now = format_rfc3339(self._clock.now(), micro=True)
         spec: JSON = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": max(1, round(self._settings.lease_duration)),
@@ -122,7 +117,7 @@ class LeaderElector:
         return spec
 
     async def _try_acquire_or_renew(self) -> bool:
-        now = self._monotonic()
+        now = self._clock.monotonic()
         try:
             lease = await self._api.get(LEASES, self._name, self._namespace)
         except NotFoundError:
@@ -175,7 +170,7 @@ class LeaderElector:
             except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("leader election %s/%s: %s", self._namespace, self._name, e)
                 ok = False
-            now = self._monotonic()
+            now = self._clock.monotonic()
             if ok:
                 self._last_renew = now
                 self._set_leader(True)

@@ -13,11 +13,11 @@ simulation alike, so what a pod selects is exactly what a node carries.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kits.clock import SystemClock, format_rfc3339
 from kits.durations import parse_duration as go_duration
 from kube import JSON, Resource
 from provisioner.catalog import Catalog, InstanceType
@@ -88,7 +88,7 @@ def parse_duration(text: str, *, field: str, never: bool = False) -> float | Non
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(SystemClock().now())
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

@@ -13,9 +13,9 @@ malformed field raises ``InvalidFieldError`` naming its path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
+from kits.clock import parse_rfc3339
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import HOSTNAME, ZONE
 from provisioner.model import (
@@ -294,7 +294,7 @@ def _timestamp(meta: Mapping[str, Any]) -> float:
     if not raw:
         return 0.0
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(raw).timestamp()
     except ValueError as exc:
         raise InvalidFieldError("metadata.creationTimestamp", f"{raw!r} is not RFC 3339") from exc
 

@@ -1,41 +1,26 @@
-"""Kubernetes resource quantities: parse (``100m``, ``1.5``, ``4Gi``, ``512M``, ``1e3``) and format.
+"""Kubernetes resource quantities as the provisioner counts them: in whole millicores and units.
 
-Owns the quantity grammar of ``k8s.io/apimachinery`` resource.Quantity and the rounding rules the
-provisioner uses: CPU is kept in integer millicores, everything else in integer base units (bytes,
-pods, GPUs). Arithmetic is exact (``fractions.Fraction``); a value that is not a whole number of
-the target unit is rounded *up*, as the API server does for requests, so a pod is never
-under-counted. This module must not know which resource a field is beyond the unit it is asked
-for; callers pass the field path so errors name it.
+The quantity grammar (``100m``, ``1.5``, ``4Gi``, ``512M``, ``1e3``) is ``kits.quantity``'s; this
+module owns what the provisioner adds to it: quantities from YAML numbers too, never negative,
+errors that name the field, and the rounding rules the provisioner uses: CPU is kept in integer
+millicores, everything else in integer base units (bytes, pods, GPUs). Arithmetic is exact
+(``fractions.Fraction``); a value that is not a whole number of the target unit is rounded *up*,
+as the API server does for requests, so a pod is never under-counted. This module must not know
+which resource a field is beyond the unit it is asked for; callers pass the field path so errors
+name it.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from fractions import Fraction
 
+from kits.quantity import parse_quantity as kits_parse_quantity
 from provisioner.errors import QuantityError
 
 __all__ = ["format_cpu", "format_quantity", "parse_quantity", "to_millis", "to_units"]
 
-_QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
-)
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 10**3),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-}
-# An exponent this large would make Fraction arithmetic explode; no real quantity comes close.
-_MAX_EXPONENT = 30
 
 
 def parse_quantity(value: object, *, field: str) -> Fraction:
@@ -47,17 +32,10 @@ def parse_quantity(value: object, *, field: str) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise QuantityError(field, f"expected a quantity string or number, got {value!r}")
     text = value if isinstance(value, str) else repr(value)
-    match = _QUANTITY.match(text.strip())
-    if match is None or text != text.strip():
-        raise QuantityError(field, f"{text!r} is not a Kubernetes quantity (e.g. 100m, 1.5, 4Gi)")
-    number = Fraction(match["num"])
-    if match["exp"] is not None:
-        exponent = int(match["exp"][1:])
-        if abs(exponent) > _MAX_EXPONENT:
-            raise QuantityError(field, f"{text!r}: exponent out of range")
-        number *= Fraction(10) ** exponent
-    elif (suffix := match["suffix"]) is not None:
-        number *= _BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix]
+    try:
+        number = kits_parse_quantity(text)
+    except ValueError as exc:
+        raise QuantityError(field, str(exc)) from None
     if number < 0:
         raise QuantityError(field, f"{text!r} is negative")
     return number

@@ -9,10 +9,11 @@ two front doors (``adapter``, and ``keda`` for KEDA's gRPC protocol) and to ``ku
 imports nothing of ours but ``kube`` and ``kits``.
 """
 
+# The clock is kits.clock's; re-exported so `from scalers import FakeClock` keeps working.
+from kits.clock import Clock, FakeClock, SystemClock
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
 from scalers.cache import CacheMetrics, CacheSettings, Fallback, MetricCache, TriggerPolicy
 from scalers.clients import ClientLease, ClientPool, client_pool
-from scalers.clock import Clock, FakeClock, SystemClock
 from scalers.cron import CronConfig, CronScaler
 from scalers.depth import DepthScaler
 from scalers.errors import (

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
+from kits.clock import Clock
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
-from scalers.clock import Clock
 from scalers.errors import ConfigError
 from scalers.metadata import MetadataReader
 from scalers.spec import TriggerSpec

@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 from keda import GrpcSettings, TlsFiles
-from kits.durations import parse_duration
+from kits.durations import format_duration, parse_duration
+from kube import LeaderSettings
+from provisioner.controllers.manager import ProvisionerSettings
 from updraft import __version__, logs
-from updraft.process import StartupError
+from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
 from updraft.serve import AdapterSettings, ServeSettings, serve
 
@@ -44,23 +46,30 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve the metrics API, the KEDA external scaler (gRPC) and /metrics"
     )
     a = s.add_argument_group("metrics API (external.metrics.k8s.io, custom.metrics.k8s.io)")
-    a.add_argument("--bind-address", default="0.0.0.0", help="default: %(default)s")
+    a.add_argument("--bind-address", default=AdapterSettings.host, help="default: %(default)s")
     a.add_argument(
-        "--secure-port", type=_port, default=6443, help="HTTPS port; 0 disables (default: 6443)"
+        "--secure-port",
+        type=_port,
+        default=AdapterSettings.port,
+        help="HTTPS port; 0 disables (default: %(default)s)",
     )
     a.add_argument("--tls-cert-file", type=Path, help="PEM serving certificate (re-read on change)")
     a.add_argument("--tls-private-key-file", type=Path, help="PEM key of --tls-cert-file")
     a.add_argument(
         "--cert-dir",
         type=Path,
-        default=Path("/tmp/updraft-serving"),
+        default=AdapterSettings.cert_dir,
         help="where a self-signed pair is generated without --tls-cert-file (default: %(default)s)",
     )
     a.add_argument(
-        "--service-name", default="updraft", help="the APIService's Service (default: %(default)s)"
+        "--service-name",
+        default=AdapterSettings.service,
+        help="the APIService's Service (default: %(default)s)",
     )
     a.add_argument(
-        "--service-namespace", default="updraft-system", help="its namespace (default: %(default)s)"
+        "--service-namespace",
+        default=AdapterSettings.namespace,
+        help="its namespace (default: %(default)s)",
     )
     a.add_argument(
         "--standalone-config",
@@ -97,9 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         "never in a cluster",
     )
     g = s.add_argument_group("gRPC (KEDA external scaler)")
-    g.add_argument("--grpc-host", default="0.0.0.0", help="listen address (default: %(default)s)")
     g.add_argument(
-        "--grpc-port", type=_port, default=9090, help="listen port; 0 disables (default: 9090)"
+        "--grpc-host", default=GrpcSettings.host, help="listen address (default: %(default)s)"
+    )
+    g.add_argument(
+        "--grpc-port",
+        type=_port,
+        default=GrpcSettings.port,
+        help="listen port; 0 disables (default: %(default)s)",
     )
     g.add_argument("--grpc-tls-cert", type=Path, help="PEM serving certificate (re-read on change)")
     g.add_argument("--grpc-tls-key", type=Path, help="PEM private key of --grpc-tls-cert")
@@ -113,14 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve gRPC without TLS (for trying it out on loopback; never in a cluster)",
     )
-    m = s.add_argument_group("process metrics")
-    m.add_argument("--metrics-host", default="0.0.0.0", help="default: %(default)s")
-    m.add_argument(
-        "--metrics-port",
-        type=_port,
-        default=8080,
-        help="/metrics, /healthz, /readyz; 0 disables (default: 8080)",
-    )
+    _add_metrics_flags(s.add_argument_group("process metrics"))
     _add_provisioner(commands)
     return parser
 
@@ -213,27 +220,50 @@ def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--kubeconfig", type=Path, help="the cluster (default: the pod's service account)"
     )
     p.add_argument("--cloud-provider", required=True, choices=CLOUD_PROVIDERS)
-    p.add_argument("--metrics-host", default="0.0.0.0", help="default: %(default)s")
+    _add_metrics_flags(p)
+    _add_duration(
+        p, "--batch-idle-duration", default=ProvisionerSettings.batch_idle, help="batching window"
+    )
+    _add_duration(p, "--batch-max-duration", default=ProvisionerSettings.batch_max, help="")
+    _add_duration(
+        p,
+        "--registration-timeout",
+        default=ProvisionerSettings.registration_timeout,
+        help="delete a NodeClaim whose node has not registered by then",
+    )
     p.add_argument(
+        "--leader-election-namespace",
+        default=ProvisionerSettings.lease_namespace,
+        help="default: %(default)s",
+    )
+    p.add_argument(
+        "--leader-election-name",
+        default=ProvisionerSettings.lease_name,
+        help="the Lease's name (default: %(default)s)",
+    )
+    _add_duration(
+        p, "--leader-election-lease-duration", default=LeaderSettings.lease_duration, help=""
+    )
+
+
+def _add_metrics_flags(flags: argparse._ActionsContainer) -> None:
+    """`--metrics-host` / `--metrics-port`, the same for every command that serves /metrics."""
+    flags.add_argument("--metrics-host", default=METRICS_HOST, help="default: %(default)s")
+    flags.add_argument(
         "--metrics-port",
         type=_port,
-        default=8080,
-        help="/metrics, /healthz, /readyz; 0 disables (default: 8080)",
+        default=METRICS_PORT,
+        help="/metrics, /healthz, /readyz; 0 disables (default: %(default)s)",
     )
-    p.add_argument("--batch-idle-duration", type=_seconds, default=1.0, help="default: 1s")
-    p.add_argument("--batch-max-duration", type=_seconds, default=10.0, help="default: 10s")
-    p.add_argument(
-        "--registration-timeout",
-        type=_seconds,
-        default=900.0,
-        help="delete a NodeClaim whose node has not registered by then (default: 15m)",
-    )
-    p.add_argument(
-        "--leader-election-namespace", default="updraft-system", help="default: %(default)s"
-    )
-    p.add_argument("--leader-election-name", default="updraft-provisioner", help="the Lease's name")
-    p.add_argument(
-        "--leader-election-lease-duration", type=_seconds, default=15.0, help="default: 15s"
+
+
+def _add_duration(
+    flags: argparse._ActionsContainer, name: str, *, default: float, help: str
+) -> None:
+    """A duration flag whose help shows `default` as the Go duration a user would type."""
+    shown = f"default: {format_duration(default)}"
+    flags.add_argument(
+        name, type=_seconds, default=default, help=f"{help} ({shown})" if help else shown
     )
 
 

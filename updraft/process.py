@@ -14,6 +14,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 log = logging.getLogger("updraft")
 
 
+METRICS_HOST = "0.0.0.0"
+"""Where `/metrics`, `/healthz` and `/readyz` listen: all interfaces, so Prometheus and the
+kubelet's probes reach them on the pod IP (`--metrics-host` of every command)."""
+METRICS_PORT = 8080
+"""The conventional HTTP metrics port, apart from the serving ports; 0 turns the endpoint off
+(`--metrics-port` of every command)."""
+
+
 class StartupError(RuntimeError):
     """The process cannot serve as configured; the message says why and what to change."""
 

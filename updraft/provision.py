@@ -22,7 +22,13 @@ from kube import Api, ConfigError, LeaderSettings, connect
 from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
-from updraft.process import StartupError, serve_metrics, stop_on_signals
+from updraft.process import (
+    METRICS_HOST,
+    METRICS_PORT,
+    StartupError,
+    serve_metrics,
+    stop_on_signals,
+)
 
 log = logging.getLogger("updraft.provision")
 
@@ -34,8 +40,8 @@ class ProvisionRunSettings:
     cloud_provider: str
     kubeconfig: Path | None = None
     """None: the pod's service account (in-cluster)."""
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 8080
+    metrics_host: str = METRICS_HOST
+    metrics_port: int = METRICS_PORT
     controller: ProvisionerSettings = field(default_factory=ProvisionerSettings)
 
 

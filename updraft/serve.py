@@ -40,11 +40,18 @@ from adapter.metricsources import MetricSourceProvider
 from adapter.prometheus_custom import PrometheusCustomMetrics
 from adapter.prometheus_rules import CustomMetricsConfigError, load_config
 from adapter.providers import CustomMetrics
+from adapter.server import DEFAULT_PORT
 from adapter.standalone import load as load_standalone
 from keda import GrpcServer, GrpcSettings
 from kube import Api, connect
 from scalers import MetricCache, Registry, default_registry
-from updraft.process import StartupError, serve_metrics, stop_on_signals
+from updraft.process import (
+    METRICS_HOST,
+    METRICS_PORT,
+    StartupError,
+    serve_metrics,
+    stop_on_signals,
+)
 
 log = logging.getLogger("updraft.serve")
 
@@ -52,8 +59,10 @@ log = logging.getLogger("updraft.serve")
 @dataclass(frozen=True)
 class AdapterSettings:
     host: str = "0.0.0.0"
-    port: int = 6443
-    """The aggregated API's HTTPS port; the APIService's Service targets it."""
+    """All interfaces: kube-apiserver reaches us through a Service."""
+    port: int = DEFAULT_PORT
+    """The aggregated API's HTTPS port (6443, as kube-apiserver's own); the APIService's Service
+    targets it."""
     cert_file: Path | None = None
     key_file: Path | None = None
     cert_dir: Path = Path("/tmp/updraft-serving")
@@ -80,8 +89,8 @@ class ServeSettings:
     """None: the gRPC server is off (`--grpc-port 0`)."""
     adapter: AdapterSettings | None = None
     """None: the metrics API is off (`--secure-port 0`)."""
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 8080
+    metrics_host: str = METRICS_HOST
+    metrics_port: int = METRICS_PORT
     """Prometheus scrapes /metrics here; 0 turns the endpoint off."""
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
+from kits.clock import SystemClock, parse_rfc3339
 from kits.tasks import cancel_and_wait
 from kube import JSON, Api, ApiError, NotFoundError, record_event
 from provisioner import labels as lbl
@@ -50,10 +50,10 @@ def _since(timestamp: str | None) -> float:
     if not timestamp:
         return 0.0
     try:
-        then = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        then = parse_rfc3339(timestamp)
     except ValueError:
         return 0.0
-    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+    return (SystemClock().now() - then).total_seconds()
 
 
 def phase(claim: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from adapter import (
     UserInfo,
 )
 from adapter.auth import with_authenticated_group
+from kits.clock import FakeClock
 from tests.cluster import pki
 
 
@@ -121,10 +122,10 @@ async def test_any_name_is_allowed_when_no_names_are_configured(certs: Certs) ->
 
 
 async def test_expiry_is_noticed_even_for_a_remembered_certificate(certs: Certs) -> None:
-    now = [dt.datetime.now(dt.UTC)]
-    fp = authenticator(certs, now=lambda: now[0])
+    clock = FakeClock(dt.datetime.now(dt.UTC))
+    fp = authenticator(certs, clock=clock)
     fp.verify(certs.good)
-    now[0] += dt.timedelta(days=400)
+    clock.advance(dt.timedelta(days=400).total_seconds())
     with pytest.raises(UnauthorizedError, match="expired"):
         fp.verify(certs.good)
 

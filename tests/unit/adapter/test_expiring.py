@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from adapter.kubeauth import _MISS, _Expiring
+from kits.clock import FakeClock
 
 
 def test_entries_expire_and_the_oldest_goes_first() -> None:
-    now = [100.0]
-    cache: _Expiring[str, int] = _Expiring(ttl=10.0, max_entries=2, monotonic=lambda: now[0])
+    clock = FakeClock()
+    cache: _Expiring[str, int] = _Expiring(ttl=10.0, max_entries=2, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1
-    now[0] += 9.9
+    clock.advance(9.9)
     assert cache.get("b") == 2
-    now[0] += 0.1
+    clock.advance(0.1)
     assert cache.get("a") is _MISS
     cache.put("c", 3)
     cache.put("d", 4)  # over the bound: the least recently put ("c"'s elders) go

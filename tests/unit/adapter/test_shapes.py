@@ -17,19 +17,19 @@ from adapter.app import version_info
 from adapter.custom import value_list as custom_value_list
 from adapter.discovery import CUSTOM as CUSTOM_GROUP_VERSIONS
 from adapter.discovery import api_group, api_group_list, custom_resources, external_resources
-from adapter.encoding import format_timestamp
 from adapter.external import MetricNames
 from adapter.external import value_list as external_value_list
 from adapter.openapi import openapi_v2, openapi_v3_group_version
+from kits.clock import format_rfc3339
 
 AT = datetime(2024, 5, 29, 8, 38, 20, 123456, tzinfo=UTC)
 
 
 def test_timestamps_are_utc_seconds_with_z() -> None:
-    assert format_timestamp(AT) == "2024-05-29T08:38:20Z"
+    assert format_rfc3339(AT) == "2024-05-29T08:38:20Z"
     plus_two = AT.astimezone(timezone(timedelta(hours=2)))
-    assert format_timestamp(plus_two) == "2024-05-29T08:38:20Z"
-    assert format_timestamp(datetime(2024, 1, 1)) == "2024-01-01T00:00:00Z"
+    assert format_rfc3339(plus_two) == "2024-05-29T08:38:20Z"
+    assert format_rfc3339(datetime(2024, 1, 1)) == "2024-01-01T00:00:00Z"
 
 
 def test_external_value_list() -> None:

@@ -15,7 +15,6 @@ from adapter import (
     MetricNotFoundError,
     NonFiniteValueError,
     NotFoundError,
-    QuantityError,
     SelectorError,
     UnauthorizedError,
     UnavailableError,
@@ -28,7 +27,6 @@ from adapter import (
     [
         (BadRequestError("x"), 400, "BadRequest"),
         (SelectorError(selector="a in", token="", position=4, expected="'('"), 400, "BadRequest"),
-        (QuantityError("x"), 400, "BadRequest"),
         (InvalidPathError("x"), 400, "BadRequest"),
         (UnauthorizedError(), 401, "Unauthorized"),
         (ForbiddenError("x"), 403, "Forbidden"),

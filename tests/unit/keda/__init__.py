@@ -1,0 +1,1 @@
+"""Unit tests of the KEDA front door's pure parts."""
