@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, Measurement, ScalerContext, dns_safe_name
 from scalers.errors import (
     REDACTED,
     AuthError,
@@ -253,8 +253,9 @@ def read_result(status: int, body: bytes, *, what: str, ignore_null_values: bool
     return value
 
 
-class PrometheusScaler(Scaler):
+class PrometheusScaler(ConfiguredScaler[PrometheusConfig]):
     type_name = "prometheus"
+    config_type = PrometheusConfig
 
     def __init__(self, config: PrometheusConfig, *, context: ScalerContext) -> None:
         self.config = config
@@ -284,16 +285,6 @@ class PrometheusScaler(Scaler):
         self._headers = tuple(config.custom_headers) + config.auth_headers
         shown = config.query if len(config.query) <= 120 else config.query[:117] + "..."
         self._what = f"prometheus query {shown!r} at {self._origin}"
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        PrometheusConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> PrometheusScaler:
-        return cls(PrometheusConfig.parse(spec, ignore=ignore), context=context)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:
