@@ -12,7 +12,8 @@ decoding of every answer into data or into the ``scalers`` error tree, once for 
 - a result that is not what an instant query may return: ``BadResultError``.
 
 Every message starts with the caller's ``what`` and never holds a credential; ``reason`` on the
-error is the same text without ``what``, for callers that phrase their own message. What a
+error is the detail alone (``HTTP 400: bad_data: ...``, the connection error), for callers that
+phrase their own message. What a
 caller makes of the samples (one number, NaN as 0, ...) is the caller's.
 """
 
@@ -104,8 +105,8 @@ def _error_text(body: bytes) -> str:
 def decode_answer(status: int, body: bytes, *, what: str) -> Any:
     """``data`` of a successful Prometheus API answer; the ``scalers`` error for any other."""
     if status in (401, 403):
-        reason = f"credentials refused: HTTP {status}: {_error_text(body)}"
-        raise AuthError(f"{what}: {reason}", status=status, reason=reason)
+        reason = f"HTTP {status}: {_error_text(body)}"
+        raise AuthError(f"{what}: credentials refused: {reason}", status=status, reason=reason)
     if not 200 <= status < 300:
         reason = f"HTTP {status}: {_error_text(body)}"
         raise BadResponseError(f"{what}: {reason}", status=status, reason=reason)
@@ -222,8 +223,7 @@ class PrometheusClient:
             reason = f"HTTP error {error.status}"
             raise UnavailableError(f"{what}: {reason}", reason=reason) from None
         except (aiohttp.ClientError, OSError) as error:
-            reason = f"unreachable ({error})"
-            raise UnavailableError(f"{what}: {reason}", reason=reason) from None
+            raise UnavailableError(f"{what}: unreachable ({error})", reason=str(error)) from None
         return decode_answer(status, body, what=what)
 
     async def query(
