@@ -18,7 +18,7 @@ from kits.durations import parse_duration
 from updraft import __version__, logs
 from updraft.process import StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
-from updraft.serve import AdapterSettings, ServeSettings, serve
+from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
 
 
 def _port(text: str) -> int:
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="standalone mode only: serve every request unauthenticated (loopback trials); "
         "never in a cluster",
     )
+    _add_prometheus_auth(s)
     g = s.add_argument_group("gRPC (KEDA external scaler)")
     g.add_argument("--grpc-host", default="0.0.0.0", help="listen address (default: %(default)s)")
     g.add_argument(
@@ -123,6 +124,89 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_provisioner(commands)
     return parser
+
+
+def _add_prometheus_auth(s: argparse.ArgumentParser) -> None:
+    p = s.add_argument_group(
+        "custom metrics Prometheus (with --custom-metrics-config; secrets from files only)"
+    )
+    p.add_argument("--prometheus-bearer-token-file", type=Path, help="send this bearer token")
+    p.add_argument("--prometheus-username", help="basic auth user name")
+    p.add_argument(
+        "--prometheus-password-file", type=Path, help="basic auth password (needs a username)"
+    )
+    p.add_argument("--prometheus-custom-auth-header", help="a header that carries a credential")
+    p.add_argument("--prometheus-custom-auth-value-file", type=Path, help="that header's value")
+    p.add_argument("--prometheus-ca-file", type=Path, help="PEM CA of Prometheus's certificate")
+    p.add_argument("--prometheus-client-cert-file", type=Path, help="PEM TLS client certificate")
+    p.add_argument("--prometheus-client-key-file", type=Path, help="PEM key of that certificate")
+    p.add_argument(
+        "--prometheus-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra plain header (e.g. X-Scope-OrgID=team-a); repeatable",
+    )
+    p.add_argument(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify Prometheus's TLS certificate",
+    )
+
+
+def _prometheus_auth(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> PrometheusAuthFiles:
+    files = {
+        "--prometheus-bearer-token-file": args.prometheus_bearer_token_file,
+        "--prometheus-password-file": args.prometheus_password_file,
+        "--prometheus-custom-auth-value-file": args.prometheus_custom_auth_value_file,
+        "--prometheus-ca-file": args.prometheus_ca_file,
+        "--prometheus-client-cert-file": args.prometheus_client_cert_file,
+        "--prometheus-client-key-file": args.prometheus_client_key_file,
+    }
+    given = [flag for flag, value in files.items() if value is not None]
+    if args.prometheus_username is not None:
+        given.append("--prometheus-username")
+    if args.prometheus_custom_auth_header is not None:
+        given.append("--prometheus-custom-auth-header")
+    if args.prometheus_header:
+        given.append("--prometheus-header")
+    if args.prometheus_insecure_skip_verify:
+        given.append("--prometheus-insecure-skip-verify")
+    if given and args.custom_metrics_config is None:
+        parser.error(f"{given[0]} configures the Prometheus of --custom-metrics-config; give it")
+    if args.prometheus_bearer_token_file is not None and args.prometheus_username is not None:
+        parser.error("--prometheus-bearer-token-file and --prometheus-username exclude each other")
+    if args.prometheus_password_file is not None and args.prometheus_username is None:
+        parser.error("--prometheus-password-file needs --prometheus-username")
+    for first, second in (
+        ("--prometheus-client-cert-file", "--prometheus-client-key-file"),
+        ("--prometheus-custom-auth-header", "--prometheus-custom-auth-value-file"),
+    ):
+        if (first in given) != (second in given):
+            parser.error(f"{first} and {second} go together")
+    for flag, path in files.items():
+        if path is not None and not path.is_file():
+            parser.error(f"{flag}: {path} is not a readable file")
+    headers: list[tuple[str, str]] = []
+    for item in args.prometheus_header:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            parser.error(f"--prometheus-header: expected NAME=VALUE, got {item!r}")
+        headers.append((name.strip(), value.strip()))
+    return PrometheusAuthFiles(
+        bearer_token_file=args.prometheus_bearer_token_file,
+        username=args.prometheus_username,
+        password_file=args.prometheus_password_file,
+        custom_auth_header=args.prometheus_custom_auth_header,
+        custom_auth_value_file=args.prometheus_custom_auth_value_file,
+        ca_file=args.prometheus_ca_file,
+        cert_file=args.prometheus_client_cert_file,
+        key_file=args.prometheus_client_key_file,
+        headers=tuple(headers),
+        insecure_skip_verify=args.prometheus_insecure_skip_verify,
+    )
 
 
 def _grpc_settings(
@@ -186,6 +270,7 @@ def _adapter_settings(
         requestheader_client_ca=args.requestheader_client_ca_file,
         requestheader_allowed_names=names,
         custom_metrics_config=args.custom_metrics_config,
+        prometheus_auth=_prometheus_auth(args, parser),
     )
 
 
