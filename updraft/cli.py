@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _require_files(parser: argparse.ArgumentParser, paths: dict[str, Path | None]) -> None:
+    for flag, path in paths.items():
+        if path is not None and not path.is_file():
+            parser.error(f"{flag}: {path} is not a readable file")
+
+
 def _add_prometheus_auth(s: argparse.ArgumentParser) -> None:
     p = s.add_argument_group(
         "custom metrics Prometheus (with --custom-metrics-config; secrets from files only)"
@@ -186,9 +192,7 @@ def _prometheus_auth(
     ):
         if (first in given) != (second in given):
             parser.error(f"{first} and {second} go together")
-    for flag, path in files.items():
-        if path is not None and not path.is_file():
-            parser.error(f"{flag}: {path} is not a readable file")
+    _require_files(parser, files)
     headers: list[tuple[str, str]] = []
     for item in args.prometheus_header:
         name, sep, value = item.partition("=")
@@ -223,13 +227,14 @@ def _grpc_settings(
             "gRPC needs --grpc-tls-cert and --grpc-tls-key (PEM files), "
             "or --grpc-plaintext to serve without TLS, or --grpc-port 0 to turn it off"
         )
-    for flag, path in (
-        ("--grpc-tls-cert", args.grpc_tls_cert),
-        ("--grpc-tls-key", args.grpc_tls_key),
-        ("--grpc-client-ca", args.grpc_client_ca),
-    ):
-        if path is not None and not path.is_file():
-            parser.error(f"{flag}: {path} is not a readable file")
+    _require_files(
+        parser,
+        {
+            "--grpc-tls-cert": args.grpc_tls_cert,
+            "--grpc-tls-key": args.grpc_tls_key,
+            "--grpc-client-ca": args.grpc_client_ca,
+        },
+    )
     tls = TlsFiles(cert=args.grpc_tls_cert, key=args.grpc_tls_key, client_ca=args.grpc_client_ca)
     return GrpcSettings(host=args.grpc_host, port=args.grpc_port, tls=tls)
 
@@ -245,16 +250,17 @@ def _adapter_settings(
         parser.error("--insecure-no-auth is only for standalone mode (--standalone-config)")
     if args.standalone_config is not None and args.kubeconfig is not None:
         parser.error("--standalone-config and --kubeconfig exclude each other")
-    for flag, path in (
-        ("--tls-cert-file", args.tls_cert_file),
-        ("--tls-private-key-file", args.tls_private_key_file),
-        ("--standalone-config", args.standalone_config),
-        ("--kubeconfig", args.kubeconfig),
-        ("--requestheader-client-ca-file", args.requestheader_client_ca_file),
-        ("--custom-metrics-config", args.custom_metrics_config),
-    ):
-        if path is not None and not path.is_file():
-            parser.error(f"{flag}: {path} is not a readable file")
+    _require_files(
+        parser,
+        {
+            "--tls-cert-file": args.tls_cert_file,
+            "--tls-private-key-file": args.tls_private_key_file,
+            "--standalone-config": args.standalone_config,
+            "--kubeconfig": args.kubeconfig,
+            "--requestheader-client-ca-file": args.requestheader_client_ca_file,
+            "--custom-metrics-config": args.custom_metrics_config,
+        },
+    )
     names = tuple(n.strip() for n in args.requestheader_allowed_names.split(",") if n.strip())
     return AdapterSettings(
         host=args.bind_address,

@@ -33,9 +33,9 @@ from tests.integration.adapter.test_prometheus_custom import (
     PACKETS,
     PODS,
     REQUESTS,
-    UPDRAFT,
     custom_series,  # noqa: F401 - the series both modules query, as a fixture
     rules,
+    serve_process,
     values,
 )
 from tests.servers import ServerProcess
@@ -236,25 +236,12 @@ async def test_serve_sends_the_bearer_token_from_its_file(
     empty.write_text("")
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    server = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=2,
-        directory=tmp_path,
-        args=lambda ports, directory: [
-            "serve",
-            "--grpc-port=0",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[0]}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports[1]}",
-            f"--cert-dir={directory / 'serving'}",
-            f"--standalone-config={empty}",
-            "--insecure-no-auth",
-            f"--custom-metrics-config={config}",
-            f"--prometheus-bearer-token-file={token_file}",
-            "--prometheus-header=X-Scope-OrgID=team-a",
-        ],
+    server = serve_process(
+        tmp_path,
+        config,
+        empty,
+        f"--prometheus-bearer-token-file={token_file}",
+        "--prometheus-header=X-Scope-OrgID=team-a",
     )
     server.start()
     try:
