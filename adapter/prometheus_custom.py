@@ -20,6 +20,10 @@ before. Instead the rendered query is the key of a small single-flight map whose
 served older than a fraction of it, while HPAs asking the same thing in one sync (and v1beta1 and
 v1beta2 clients) share one upstream call. Errors are never kept.
 
+Prometheus is asked through `scalers`' `PrometheusClient` (the Prometheus scaler's client: one
+decoder of answers and errors, auth headers and TLS through a pooled session); its errors are
+rephrased here with the server's URL.
+
 Errors: Prometheus unreachable or slow, a failed query (its message included), a Kubernetes list
 that fails: `UnavailableError` (503). An unknown metric, or an object without a value:
 `MetricNotFoundError` (404). NaN is served as 0, as prometheus-adapter does; an infinity is left
@@ -30,17 +34,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
-import orjson
 
+import scalers
 from adapter.errors import MetricNotFoundError, UnavailableError
 from adapter.prometheus_rules import NAMESPACES, CustomMetricsConfig, Rule, label_matchers
 from adapter.providers import (
@@ -53,12 +58,14 @@ from adapter.providers import (
 from adapter.resources import ResourceKind, resolve
 from adapter.selectors import EVERYTHING, Selector
 from kube import Api, KubeError, Resource
+from scalers.prometheus_client import PrometheusAuth, PrometheusClient
+from scalers.sessions import SessionPool
 
 __all__ = ["PrometheusCustomMetrics"]
 
 log = logging.getLogger(__name__)
 
-_TEXT_MAX = 300
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -87,17 +94,20 @@ def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error_text(status: int, body: bytes) -> str:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        document = None
-    if isinstance(document, dict) and document.get("error") is not None:
-        kind = document.get("errorType")
-        text = f"{kind}: {document['error']}" if kind else str(document["error"])
-    else:
-        text = body[:_TEXT_MAX].decode("utf-8", "replace").strip()
-    return f"HTTP {status}: {text[:_TEXT_MAX]}"
+def unavailable(
+    error: scalers.UpstreamError, *, what: str, where: str, hint: str = ""
+) -> UnavailableError:
+    """The adapter's 503 for a failed Prometheus call, phrased with the server it asked;
+    ``hint`` follows a result of the wrong type."""
+    if isinstance(error, scalers.UnavailableError):
+        return UnavailableError(f"{what}: {where} is unreachable ({error.reason})")
+    if isinstance(error, scalers.AuthError):
+        return UnavailableError(f"{what}: {where} refused our credentials: {error.reason}")
+    if isinstance(error, scalers.BadResponseError) and error.status is not None:
+        return UnavailableError(f"{what}: {where} answered {error.reason}")
+    if isinstance(error, scalers.BadResultError) and hint:
+        return UnavailableError(f"{what}: {error.reason} ({hint})")
+    return UnavailableError(f"{what}: {where} answered: {error.reason}")
 
 
 class PrometheusCustomMetrics:
@@ -109,12 +119,27 @@ class PrometheusCustomMetrics:
     """
 
     def __init__(
-        self, config: CustomMetricsConfig, *, api: Api | None = None, value_ttl: float = 2.0
+        self,
+        config: CustomMetricsConfig,
+        *,
+        api: Api | None = None,
+        value_ttl: float = 2.0,
+        auth: PrometheusAuth | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self._config = config
         self._api = api
         self._value_ttl = value_ttl
-        self._session: aiohttp.ClientSession | None = None
+        # One pooled session for the one Prometheus every rule talks to.
+        self._sessions = SessionPool(connections_per_session=32)
+        self._client = PrometheusClient(
+            config.prometheus_url,
+            sessions=self._sessions,
+            auth=auth,
+            headers=headers,
+            timeout=config.timeout,
+        )
+        self._where = f"Prometheus at {config.prometheus_url}"
         self._index: dict[tuple[GroupResource, str], _Entry] = {}
         self._infos: tuple[CustomMetricInfo, ...] = ()
         self._values: dict[str, tuple[float, asyncio.Task[list[_Point]]]] = {}
@@ -154,46 +179,19 @@ class PrometheusCustomMetrics:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._values.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
+        await self._sessions.close()
 
     # --- Prometheus ---------------------------------------------------------------------------
 
-    def _http(self) -> aiohttp.ClientSession:
+    async def _call(self, call: Callable[[], Awaitable[_T]], *, what: str, hint: str = "") -> _T:
+        """``call``'s result; every Prometheus failure as the adapter's ``UnavailableError``."""
         if self._closed:
             raise UnavailableError("the custom metrics source is shutting down")
-        if self._session is None:
-            # One pooled session for the one Prometheus every rule talks to.
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32))
-        return self._session
-
-    async def _get(self, path: str, params: list[tuple[str, str]], *, what: str) -> Any:
-        """`data` of a successful Prometheus API answer; `UnavailableError` otherwise."""
-        url = self._config.prometheus_url + path
-        where = f"Prometheus at {self._config.prometheus_url}"
-        timeout = self._config.timeout
         try:
-            async with self._http().get(
-                url, params=params, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as response:
-                status = response.status
-                body = await response.read()
-        except TimeoutError:
-            raise UnavailableError(f"{what}: no answer from {where} within {timeout:g}s") from None
-        except (aiohttp.ClientError, OSError) as e:
-            raise UnavailableError(f"{what}: {where} is unreachable ({e})") from None
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            document = None
-        if (
-            not 200 <= status < 300
-            or not isinstance(document, dict)
-            or document.get("status") != "success"
-        ):
-            raise UnavailableError(f"{what}: {where} answered {_error_text(status, body)}")
-        return document.get("data")
+            return await call()
+        except scalers.UpstreamError as e:
+            raise unavailable(e, what=what, where=self._where, hint=hint) from None
 
     # --- discovery ----------------------------------------------------------------------------
 
@@ -204,16 +202,12 @@ class PrometheusCustomMetrics:
         index: dict[tuple[GroupResource, str], _Entry] = {}
         for rule in self._config.rules:
             what = f"custom metrics rules[{rule.index}] seriesQuery {_shorten(rule.series_query)!r}"
-            data = await self._get(
-                "/api/v1/series",
-                [("match[]", rule.series_query), ("start", f"{start:.3f}")],
+            found = await self._call(
+                functools.partial(self._client.series, rule.series_query, start=start, what=what),
                 what=what,
             )
-            if not isinstance(data, list):
-                raise UnavailableError(f"{what}: the answer holds no list of series")
-            for labels in data:
-                if isinstance(labels, dict):
-                    self._add_series(index, rule, labels)
+            for labels in found:
+                self._add_series(index, rule, labels)
         infos = tuple(
             sorted(
                 (
@@ -229,7 +223,7 @@ class PrometheusCustomMetrics:
 
     @staticmethod
     def _add_series(
-        index: dict[tuple[GroupResource, str], _Entry], rule: Rule, labels: dict[str, Any]
+        index: dict[tuple[GroupResource, str], _Entry], rule: Rule, labels: Mapping[str, Any]
     ) -> None:
         series = labels.get("__name__")
         if not isinstance(series, str) or not rule.keeps(series):
@@ -395,29 +389,19 @@ class PrometheusCustomMetrics:
 
     async def _query(self, query: str, entry: _Entry) -> list[_Point]:
         what = f"custom metrics rules[{entry.rule.index}] query {_shorten(query)!r}"
-        data = await self._get("/api/v1/query", [("query", query)], what=what)
-        if not isinstance(data, dict):
-            raise UnavailableError(f"{what}: the answer holds no data")
-        kind, result = data.get("resultType"), data.get("result")
-        if kind != "vector" or not isinstance(result, list):
-            raise UnavailableError(
-                f"{what}: result type {kind!r}; a metricsQuery must return an instant vector "
-                f"by {entry.resource_label}"
-            )
+        hint = f"a metricsQuery must return an instant vector by {entry.resource_label}"
+        samples = await self._call(
+            lambda: self._client.query(query, what=what), what=what, hint=hint
+        )
         points: list[_Point] = []
-        for element in result:
-            try:
-                labels = {str(k): str(v) for k, v in element["metric"].items()}
-                at, text = element["value"]
-                value = float(text)
-                timestamp = datetime.fromtimestamp(float(at), UTC)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise UnavailableError(f"{what}: malformed vector element") from None
+        for sample in samples:
+            value = sample.value
             if math.isnan(value):
                 value = 0.0
             elif math.isinf(value):
                 continue
-            points.append(_Point(labels=labels, at=timestamp, value=value))
+            at = datetime.fromtimestamp(sample.at, UTC)
+            points.append(_Point(labels=dict(sample.labels), at=at, value=value))
         return points
 
 

@@ -13,13 +13,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 from kits.clock import Clock
 from scalers.sessions import SessionPool
 from scalers.spec import TriggerSpec
 
-__all__ = ["Measurement", "Scaler", "ScalerContext", "dns_safe_name"]
+__all__ = [
+    "ConfiguredScaler",
+    "Measurement",
+    "Scaler",
+    "ScalerContext",
+    "SpecConfig",
+    "dns_safe_name",
+]
 
 METRIC_NAME_MAX = 58
 """A DNS label is at most 63 characters; KEDA prefixes external metric names with ``s{i}-``, so
@@ -78,6 +85,46 @@ class Scaler(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.metric_name}>"
+
+
+class SpecConfig(Protocol):
+    """A scaler's validated settings, parsed from a trigger spec."""
+
+    @classmethod
+    def parse(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> Self:
+        """The settings of ``spec``; ``ConfigError`` naming the first bad key otherwise."""
+        ...
+
+
+ConfigT = TypeVar("ConfigT", bound=SpecConfig)
+
+
+class ConfiguredScaler(Scaler, Generic[ConfigT]):
+    """A scaler built from one config type: it declares ``config_type`` and an ``__init__``
+    taking that config and the context; validating and building from a spec come from here."""
+
+    config_type: ClassVar[type[SpecConfig]]
+    """The ``ConfigT`` class; its ``parse`` is the whole validation."""
+    config: ConfigT
+
+    def __init__(self, config: ConfigT, *, context: ScalerContext) -> None:
+        self.config = config
+        self._context = context
+
+    @classmethod
+    def parse_config(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> ConfigT:
+        # ClassVars cannot name a type variable; config_type is ConfigT's class by contract.
+        return cast("ConfigT", cls.config_type.parse(spec, ignore=ignore))
+
+    @classmethod
+    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
+        cls.parse_config(spec, ignore=ignore)
+
+    @classmethod
+    def from_spec(
+        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
+    ) -> Self:
+        return cls(cls.parse_config(spec, ignore=ignore), context=context)
 
 
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from scalers.base import ScalerContext
+from scalers.pool import Holding, Lease, RefCountedPool
 from scalers.sessions import SessionPool
 
 __all__ = ["ClientLease", "ClientPool", "client_pool", "secret_digest"]
@@ -50,30 +51,36 @@ def client_pool(context: ScalerContext) -> ClientPool:
 
 
 @dataclass(eq=False, slots=True)
-class _Entry:
-    opening: asyncio.Future[Any]
+class _Opening:
+    """A client being opened (or open), and how to close it."""
+
+    future: asyncio.Future[Any]
     close: Callable[[Any], Awaitable[None]]
-    holders: int = 0
 
 
-class ClientLease(Generic[ClientT]):
+async def _close_opening(opening: _Opening) -> None:
+    future = opening.future
+    if not future.done():
+        future.cancel()
+        await asyncio.gather(future, return_exceptions=True)
+        return
+    if future.cancelled() or future.exception() is not None:
+        return
+    await opening.close(future.result())
+
+
+class ClientLease(Lease[Hashable, _Opening], Generic[ClientT]):
     """A scaler's hold on a pooled client; ``release()`` (or ``discard()``) it once."""
 
-    def __init__(self, pool: ClientPool, key: Hashable, entry: _Entry, client: ClientT) -> None:
-        self._pool = pool
-        self._key = key
-        self._entry = entry
-        self.client = client
-        self._released = False
-
-    async def release(self) -> None:
-        if not self._released:
-            self._released = True
-            await self._pool._release(self._key, self._entry)
+    def __init__(
+        self, pool: RefCountedPool[Hashable, _Opening], key: Hashable, holding: Holding[_Opening]
+    ) -> None:
+        super().__init__(pool, key, holding)
+        self.client: ClientT = holding.value.future.result()
 
     async def discard(self) -> None:
         """Release, and make the next lease of this key open a new client."""
-        self._pool._forget(self._key, self._entry)
+        self.forget()
         await self.release()
 
 
@@ -81,10 +88,10 @@ class ClientPool:
     """Reference-counted clients by key; see the module docstring."""
 
     def __init__(self) -> None:
-        self._entries: dict[Hashable, _Entry] = {}
+        self._pool: RefCountedPool[Hashable, _Opening] = RefCountedPool(close=_close_opening)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._pool)
 
     async def lease(
         self,
@@ -98,35 +105,16 @@ class ClientPool:
         Concurrent first leases of one key share one ``open_client`` call. When opening fails,
         every waiting leaser gets the error and the key is forgotten, so a later lease retries.
         """
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = _Entry(opening=asyncio.ensure_future(open_client()), close=close_client)
-            self._entries[key] = entry
-        entry.holders += 1
+        holding = self._pool.hold(
+            key, lambda: _Opening(asyncio.ensure_future(open_client()), close_client)
+        )
+        future = holding.value.future
         try:
             # Shielded: one leaser's cancellation must not cancel an opening others wait on.
-            client: ClientT = await asyncio.shield(entry.opening)
+            await asyncio.shield(future)
         except BaseException:
-            if entry.opening.done() and not entry.opening.cancelled():
-                self._forget(key, entry)
-            await self._release(key, entry)
+            if future.done() and not future.cancelled():
+                self._pool.forget(key, holding)
+            await self._pool.release(key, holding)
             raise
-        return ClientLease(self, key, entry, client)
-
-    def _forget(self, key: Hashable, entry: _Entry) -> None:
-        if self._entries.get(key) is entry:
-            del self._entries[key]
-
-    async def _release(self, key: Hashable, entry: _Entry) -> None:
-        entry.holders -= 1
-        if entry.holders > 0:
-            return
-        self._forget(key, entry)
-        opening = entry.opening
-        if not opening.done():
-            opening.cancel()
-            await asyncio.gather(opening, return_exceptions=True)
-            return
-        if opening.cancelled() or opening.exception() is not None:
-            return
-        await entry.close(opening.result())
+        return ClientLease(self._pool, key, holding)

@@ -21,8 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
 
-from kits.clock import Clock
-from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, Measurement, ScalerContext, dns_safe_name
 from scalers.errors import ConfigError
 from scalers.metadata import MetadataReader
 from scalers.spec import TriggerSpec
@@ -102,29 +101,20 @@ def _keda_field_text(schedule: str) -> str:
     )
 
 
-class CronScaler(Scaler):
+class CronScaler(ConfiguredScaler[CronConfig]):
     type_name = "cron"
+    config_type = CronConfig
     timeout = 1.0
 
-    def __init__(self, config: CronConfig, *, clock: Clock) -> None:
-        self.config = config
-        self._clock = clock
+    def __init__(self, config: CronConfig, *, context: ScalerContext) -> None:
+        super().__init__(config, context=context)
+        self._clock = context.clock
         self.target = 1.0
         self.activation_target = 0.0
         self.metric_name = dns_safe_name(
             f"cron-{config.zone.key}-{_keda_field_text(config.start)}-"
             f"{_keda_field_text(config.end)}"
         )
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        CronConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> CronScaler:
-        return cls(CronConfig.parse(spec, ignore=ignore), clock=context.clock)
 
     async def measure(self) -> Measurement:
         now = self._clock.now().astimezone(UTC)

@@ -52,7 +52,15 @@ class ConfigError(ScalerError):
 
 
 class UpstreamError(ScalerError):
-    """The upstream (Prometheus, a queue, ...) did not give us a usable number."""
+    """The upstream (Prometheus, a queue, ...) did not give us a usable number.
+
+    ``reason`` is the message without its leading "what failed: ", for a front door that
+    phrases its own message; it defaults to the whole message.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        self.reason = reason if reason is not None else message
+        super().__init__(message)
 
 
 class UnavailableError(UpstreamError):
@@ -62,9 +70,11 @@ class UnavailableError(UpstreamError):
 class BadResponseError(UpstreamError):
     """The upstream answered with an error status or a body we cannot decode."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, reason: str | None = None
+    ) -> None:
         self.status = status
-        super().__init__(message)
+        super().__init__(message, reason=reason)
 
 
 class AuthError(BadResponseError):

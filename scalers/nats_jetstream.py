@@ -27,7 +27,7 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from yarl import URL
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.clients import secret_digest
 from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
 from scalers.errors import (
@@ -153,8 +153,9 @@ def consumer_lag(document: Any, *, account: str, stream: str, consumer: str) -> 
 _Client = SessionLease | NatsClient
 
 
-class NatsJetStreamScaler(DepthScaler[_Client]):
+class NatsJetStreamScaler(DepthScaler[_Client], ConfiguredScaler[NatsJetStreamConfig]):
     type_name = "nats-jetstream"
+    config_type = NatsJetStreamConfig
 
     def __init__(self, config: NatsJetStreamConfig, *, context: ScalerContext) -> None:
         self.config = config
@@ -180,16 +181,6 @@ class NatsJetStreamScaler(DepthScaler[_Client]):
         )
         # A pooled nats-py connection that closed stays closed: open a new one next time.
         self.discard_on_unavailable = config.server_address is not None
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        NatsJetStreamConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> NatsJetStreamScaler:
-        return cls(NatsJetStreamConfig.parse(spec, ignore=ignore), context=context)
 
     def client_key(self) -> Hashable:
         c = self.config

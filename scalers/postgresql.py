@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from yarl import URL
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.clients import secret_digest
 from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
 from scalers.errors import (
@@ -200,8 +200,9 @@ def _cell(value: Any) -> float | str:
     return f"a value of type {type(value).__name__}"
 
 
-class PostgresScaler(DepthScaler[asyncpg.Pool]):
+class PostgresScaler(DepthScaler[asyncpg.Pool], ConfiguredScaler[PostgresConfig]):
     type_name = "postgresql"
+    config_type = PostgresConfig
     discard_on_unavailable = False  # the pool replaces broken connections itself
 
     def __init__(self, config: PostgresConfig, *, context: ScalerContext) -> None:
@@ -217,16 +218,6 @@ class PostgresScaler(DepthScaler[asyncpg.Pool]):
             what=f"{config.shown} query {_shorten(config.query)!r}",
             secrets=(config.password,),
         )
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        PostgresConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> PostgresScaler:
-        return cls(PostgresConfig.parse(spec, ignore=ignore), context=context)
 
     def client_key(self) -> Hashable:
         c = self.config

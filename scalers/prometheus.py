@@ -9,28 +9,24 @@ Sessions come from the shared ``SessionPool``; this module must not open its own
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiohttp
-import orjson
 from yarl import URL
 
-from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
-from scalers.errors import (
-    REDACTED,
-    AuthError,
-    BadResponseError,
-    BadResultError,
-    ConfigError,
-    UnavailableError,
-)
+from scalers.base import ConfiguredScaler, Measurement, ScalerContext, dns_safe_name
+from scalers.errors import REDACTED, BadResultError, ConfigError
 from scalers.metadata import MetadataReader
-from scalers.sessions import SessionLease, TlsMaterial
+from scalers.prometheus_client import (
+    PrometheusAuth,
+    PrometheusClient,
+    Sample,
+    decode_answer,
+    instant_samples,
+)
+from scalers.sessions import TlsMaterial
 from scalers.spec import TriggerSpec
 
 __all__ = ["PrometheusConfig", "PrometheusScaler", "read_result"]
@@ -145,17 +141,14 @@ def _parse_auth(
             raise reader.error(key, ",".join(modes), "bearer, basic, tls and/or custom")
     if "bearer" in modes and "basic" in modes:
         raise reader.error(key, ",".join(modes), "at most one of bearer and basic")
-    headers: list[tuple[str, str]] = []
-    if "bearer" in modes:
-        headers.append(("Authorization", f"Bearer {auth.required_str('bearerToken')}"))
+    bearer = auth.required_str("bearerToken") if "bearer" in modes else None
+    basic = None
     if "basic" in modes:
-        user = auth.required_str("username")
-        password = auth.optional_str("password") or ""
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers.append(("Authorization", f"Basic {token}"))
+        basic = (auth.required_str("username"), auth.optional_str("password") or "")
+    custom = None
     if "custom" in modes:
         name = auth.required_str("customAuthHeader", expected="an HTTP header name")
-        headers.append((name, auth.required_str("customAuthValue")))
+        custom = (name, auth.required_str("customAuthValue"))
     tls = TlsMaterial()
     ca = auth.optional_str("ca")
     pem = "PEM text (-----BEGIN ...)"
@@ -176,29 +169,7 @@ def _parse_auth(
             if mode not in modes and auth.raw(name) is not None:
                 raise auth.error(name, auth.raw(name), f"authModes to include {mode}")
     auth.reject_unknown()
-    return tuple(headers), tls
-
-
-def _error_text(body: bytes) -> str:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:_ERROR_TEXT_MAX].decode("utf-8", "replace").strip()
-    if isinstance(document, dict):
-        kind = document.get("errorType")
-        error = document.get("error")
-        if error is not None:
-            return f"{kind}: {error}"[:_ERROR_TEXT_MAX] if kind else str(error)[:_ERROR_TEXT_MAX]
-    return body[:_ERROR_TEXT_MAX].decode("utf-8", "replace").strip()
-
-
-def _sample(pair: Any, what: str) -> float:
-    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)):
-        raise BadResponseError(f"{what}: malformed sample {str(pair)[:80]!r}")
-    try:
-        return float(pair[1])
-    except ValueError:
-        raise BadResponseError(f"{what}: sample value {pair[1][:40]!r} is not a number") from None
+    return PrometheusAuth.build(bearer_token=bearer, basic=basic, custom=custom).headers, tls
 
 
 def read_result(status: int, body: bytes, *, what: str, ignore_null_values: bool) -> float:
@@ -207,60 +178,35 @@ def read_result(status: int, body: bytes, *, what: str, ignore_null_values: bool
     ``what`` starts every message (it names the query and server). Empty vectors and NaN/Inf
     are 0 when ``ignore_null_values``; several series, range vectors and strings never are.
     """
+    data = decode_answer(status, body, what=what)
+    return _one_value(instant_samples(data, what=what, scalar=True), what, ignore_null_values)
 
+
+def _one_value(samples: list[Sample], what: str, ignore_null_values: bool) -> float:
     def null(why: str) -> float:
         if ignore_null_values:
             return 0.0
         raise BadResultError(f"{what}: {why} and ignoreNullValues is false")
 
-    if status in (401, 403):
-        raise AuthError(
-            f"{what}: credentials refused: HTTP {status}: {_error_text(body)}", status=status
-        )
-    if not 200 <= status < 300:
-        raise BadResponseError(f"{what}: HTTP {status}: {_error_text(body)}", status=status)
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadResponseError(f"{what}: answer is not JSON", status=status) from None
-    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
-        raise BadResponseError(f"{what}: answer has no data", status=status)
-    if document.get("status", "success") != "success":
-        raise BadResponseError(f"{what}: {_error_text(body)}", status=status)
-    data = document["data"]
-    kind = data.get("resultType")
-    result = data.get("result")
-    if kind == "scalar":
-        value = _sample(result, what)
-    elif kind == "vector" and isinstance(result, list):
-        if len(result) > 1:
-            raise BadResultError(
-                f"{what}: returned {len(result)} series; expected exactly one "
-                "(aggregate it, e.g. with sum())"
-            )
-        if not result:
-            return null("returned an empty vector (the target may be lost)")
-        element = result[0]
-        if not isinstance(element, dict):
-            raise BadResponseError(f"{what}: malformed vector element")
-        value = _sample(element.get("value"), what)
-    else:
+    if len(samples) > 1:
         raise BadResultError(
-            f"{what}: result type {kind!r}; expected an instant vector or a scalar"
+            f"{what}: returned {len(samples)} series; expected exactly one "
+            "(aggregate it, e.g. with sum())"
         )
+    if not samples:
+        return null("returned an empty vector (the target may be lost)")
+    value = samples[0].value
     if not math.isfinite(value):
         return null(f"returned {value}")
     return value
 
 
-class PrometheusScaler(Scaler):
+class PrometheusScaler(ConfiguredScaler[PrometheusConfig]):
     type_name = "prometheus"
+    config_type = PrometheusConfig
 
     def __init__(self, config: PrometheusConfig, *, context: ScalerContext) -> None:
-        self.config = config
-        self._context = context
-        self._lease: SessionLease | None = None
-        self._closed = False
+        super().__init__(config, context=context)
         self.timeout = config.timeout
         self.target = config.threshold
         self.activation_target = config.activation_threshold
@@ -274,64 +220,36 @@ class PrometheusScaler(Scaler):
         )
         digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:10]
         self.metric_name = dns_safe_name(f"prometheus-{digest}")
-        self._origin = str(config.server_address.origin())
-        self._url = str(config.server_address).rstrip("/") + "/api/v1/query"
-        params = [("query", config.query)]
+        auth = PrometheusAuth(
+            headers=config.auth_headers, tls=config.tls, unsafe_ssl=config.unsafe_ssl
+        )
+        self._client = PrometheusClient(
+            config.server_address,
+            sessions=context.sessions,
+            auth=auth,
+            headers=config.custom_headers,
+            timeout=config.timeout,
+        )
+        params: list[tuple[str, str]] = []
         if config.namespace is not None:
             params.append(("namespace", config.namespace))
         params.extend(config.query_parameters)
         self._params = tuple(params)
-        self._headers = tuple(config.custom_headers) + config.auth_headers
         shown = config.query if len(config.query) <= 120 else config.query[:117] + "..."
-        self._what = f"prometheus query {shown!r} at {self._origin}"
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        PrometheusConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> PrometheusScaler:
-        return cls(PrometheusConfig.parse(spec, ignore=ignore), context=context)
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("scaler is closed")
-        if self._lease is None:
-            try:
-                self._lease = self._context.sessions.lease(
-                    origin=self._origin, unsafe_ssl=self.config.unsafe_ssl, tls=self.config.tls
-                )
-            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
-                expected = f"a PEM certificate, key and CA that load ({type(error).__name__})"
-                raise ConfigError("cert", REDACTED, expected) from None
-        return self._lease.session
+        self._what = f"prometheus query {shown!r} at {self._client.origin}"
 
     async def measure(self) -> Measurement:
-        session = self._session()
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with session.get(
-                self._url, params=self._params, headers=self._headers, timeout=timeout
-            ) as response:
-                status = response.status
-                body = await response.read()
-        except TimeoutError:
-            raise UnavailableError(f"{self._what}: no answer within {self.timeout:g}s") from None
-        except aiohttp.ClientResponseError as error:
-            # Its request_info holds our headers; keep only the status.
-            raise UnavailableError(f"{self._what}: HTTP error {error.status}") from None
-        except (aiohttp.ClientError, OSError) as error:
-            raise UnavailableError(f"{self._what}: unreachable ({error})") from None
-        value = read_result(
-            status, body, what=self._what, ignore_null_values=self.config.ignore_null_values
+            self._client.session()
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            expected = f"a PEM certificate, key and CA that load ({type(error).__name__})"
+            raise ConfigError("cert", REDACTED, expected) from None
+        samples = await self._client.query(
+            self.config.query, what=self._what, params=self._params, scalar=True
         )
+        value = _one_value(samples, self._what, self.config.ignore_null_values)
         active = value > self.activation_target
         return Measurement(value=value, active=active, at=self._context.clock.now())
 
     async def close(self) -> None:
-        self._closed = True
-        if self._lease is not None:
-            lease, self._lease = self._lease, None
-            await lease.release()
+        await self._client.close()

@@ -39,7 +39,7 @@ import aiormq.exceptions
 import orjson
 from yarl import URL
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.clients import secret_digest
 from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
 from scalers.errors import (
@@ -215,8 +215,9 @@ def _number(item: Any, *path: str) -> float:
 _Client = SessionLease | aio_pika.abc.AbstractConnection
 
 
-class RabbitMQScaler(DepthScaler[_Client]):
+class RabbitMQScaler(DepthScaler[_Client], ConfiguredScaler[RabbitMQConfig]):
     type_name = "rabbitmq"
+    config_type = RabbitMQConfig
 
     def __init__(self, config: RabbitMQConfig, *, context: ScalerContext) -> None:
         self.config = config
@@ -251,16 +252,6 @@ class RabbitMQScaler(DepthScaler[_Client]):
         if config.username or config.password:
             token = f"{config.username or ''}:{config.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        RabbitMQConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> RabbitMQScaler:
-        return cls(RabbitMQConfig.parse(spec, ignore=ignore), context=context)
 
     def is_active(self, value: float) -> bool:
         if self.config.mode == "MessageRate" and self._messages > self.activation_target:

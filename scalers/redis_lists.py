@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.depth import DEFAULT_TIMEOUT
 from scalers.errors import BadResponseError, BadResultError, ScalerError
 from scalers.metadata import MetadataReader
@@ -60,8 +60,9 @@ class RedisListConfig:
         )
 
 
-class RedisListScaler(RedisDepthScaler):
+class RedisListScaler(RedisDepthScaler, ConfiguredScaler[RedisListConfig]):
     type_name = "redis"
+    config_type = RedisListConfig
 
     def __init__(self, config: RedisListConfig, *, context: ScalerContext) -> None:
         self.config = config
@@ -75,16 +76,6 @@ class RedisListScaler(RedisDepthScaler):
             what=f"{config.connection.shown} key {config.list_name!r}",
             secrets=config.connection.secrets,
         )
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        RedisListConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> RedisListScaler:
-        return cls(RedisListConfig.parse(spec, ignore=ignore), context=context)
 
     async def depth(self, client: aioredis.Redis) -> float:
         reply = await client.eval(DEPTH_SCRIPT, 1, self.config.list_name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.depth import DEFAULT_TIMEOUT
 from scalers.errors import BadResponseError, BadResultError, ScalerError
 from scalers.metadata import MetadataReader
@@ -97,8 +97,9 @@ class RedisStreamConfig:
         )
 
 
-class RedisStreamScaler(RedisDepthScaler):
+class RedisStreamScaler(RedisDepthScaler, ConfiguredScaler[RedisStreamConfig]):
     type_name = "redis-streams"
+    config_type = RedisStreamConfig
 
     def __init__(self, config: RedisStreamConfig, *, context: ScalerContext) -> None:
         self.config = config
@@ -113,16 +114,6 @@ class RedisStreamScaler(RedisDepthScaler):
             what=f"{config.connection.shown} stream {config.stream!r}{group}",
             secrets=config.connection.secrets,
         )
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        RedisStreamConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> RedisStreamScaler:
-        return cls(RedisStreamConfig.parse(spec, ignore=ignore), context=context)
 
     async def depth(self, client: aioredis.Redis) -> float:
         config = self.config

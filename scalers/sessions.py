@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from scalers.pool import Holding, Lease, RefCountedPool
+
 __all__ = ["SessionKey", "SessionLease", "SessionPool", "TlsMaterial"]
 
 
@@ -70,19 +72,21 @@ def ssl_context(material: TlsMaterial, *, unsafe: bool) -> ssl.SSLContext:
     return context
 
 
-class SessionLease:
+class SessionLease(Lease[SessionKey, aiohttp.ClientSession]):
     """A scaler's hold on a pooled session; ``release()`` once, when the scaler closes."""
 
-    def __init__(self, pool: SessionPool, key: SessionKey, session: aiohttp.ClientSession) -> None:
-        self._pool = pool
-        self._key = key
-        self.session = session
-        self._released = False
+    def __init__(
+        self,
+        pool: RefCountedPool[SessionKey, aiohttp.ClientSession],
+        key: SessionKey,
+        holding: Holding[aiohttp.ClientSession],
+    ) -> None:
+        super().__init__(pool, key, holding)
+        self.session = holding.value
 
-    async def release(self) -> None:
-        if not self._released:
-            self._released = True
-            await self._pool._release(self._key)
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    await session.close()
 
 
 class SessionPool:
@@ -90,7 +94,9 @@ class SessionPool:
 
     def __init__(self, *, connections_per_session: int = 64) -> None:
         self._limit = connections_per_session
-        self._sessions: dict[SessionKey, tuple[aiohttp.ClientSession, int]] = {}
+        self._sessions: RefCountedPool[SessionKey, aiohttp.ClientSession] = RefCountedPool(
+            close=_close_session
+        )
         self._closed = False
 
     def __len__(self) -> int:
@@ -104,34 +110,18 @@ class SessionPool:
             raise RuntimeError("SessionPool is closed")
         material = tls or TlsMaterial()
         key = SessionKey(origin=origin, unsafe_ssl=unsafe_ssl, tls_digest=material.digest())
-        entry = self._sessions.get(key)
-        if entry is None:
+
+        def open_session() -> aiohttp.ClientSession:
             ssl_arg: ssl.SSLContext | bool
             if material.ca or material.cert:
                 ssl_arg = ssl_context(material, unsafe=unsafe_ssl)
             else:
                 ssl_arg = not unsafe_ssl
             connector = aiohttp.TCPConnector(limit=self._limit, ssl=ssl_arg)
-            session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
-            entry = (session, 0)
-        session, count = entry
-        self._sessions[key] = (session, count + 1)
-        return SessionLease(self, key, session)
+            return aiohttp.ClientSession(connector=connector, raise_for_status=False)
 
-    async def _release(self, key: SessionKey) -> None:
-        entry = self._sessions.get(key)
-        if entry is None:
-            return
-        session, count = entry
-        if count > 1:
-            self._sessions[key] = (session, count - 1)
-            return
-        del self._sessions[key]
-        await session.close()
+        return SessionLease(self._sessions, key, self._sessions.hold(key, open_session))
 
     async def close(self) -> None:
         self._closed = True
-        sessions = [session for session, _ in self._sessions.values()]
-        self._sessions.clear()
-        for session in sessions:
-            await session.close()
+        await self._sessions.close_all()

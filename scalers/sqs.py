@@ -26,7 +26,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from yarl import URL
 
-from scalers.base import ScalerContext, dns_safe_name
+from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.clients import secret_digest
 from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
 from scalers.errors import (
@@ -153,8 +153,9 @@ class SqsConfig:
         )
 
 
-class SqsScaler(DepthScaler[SQSClient]):
+class SqsScaler(DepthScaler[SQSClient], ConfiguredScaler[SqsConfig]):
     type_name = "aws-sqs-queue"
+    config_type = SqsConfig
     discard_on_unavailable = False  # botocore opens new connections as needed
 
     def __init__(self, config: SqsConfig, *, context: ScalerContext) -> None:
@@ -176,16 +177,6 @@ class SqsScaler(DepthScaler[SQSClient]):
             what=f"sqs queue {config.queue_name!r} in {config.region}{where}",
             secrets=(config.secret_access_key, config.session_token),
         )
-
-    @classmethod
-    def validate(cls, spec: TriggerSpec, *, ignore: Collection[str] = ()) -> None:
-        SqsConfig.parse(spec, ignore=ignore)
-
-    @classmethod
-    def from_spec(
-        cls, spec: TriggerSpec, *, context: ScalerContext, ignore: Collection[str] = ()
-    ) -> SqsScaler:
-        return cls(SqsConfig.parse(spec, ignore=ignore), context=context)
 
     def client_key(self) -> Hashable:
         c = self.config

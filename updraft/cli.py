@@ -20,7 +20,7 @@ from provisioner.controllers.manager import ProvisionerSettings
 from updraft import __version__, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
-from updraft.serve import AdapterSettings, ServeSettings, serve
+from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
 
 
 def _port(text: str) -> int:
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="standalone mode only: serve every request unauthenticated (loopback trials); "
         "never in a cluster",
     )
+    _add_prometheus_auth(s)
     g = s.add_argument_group("gRPC (KEDA external scaler)")
     g.add_argument(
         "--grpc-host", default=GrpcSettings.host, help="listen address (default: %(default)s)"
@@ -132,6 +133,93 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _require_files(parser: argparse.ArgumentParser, paths: dict[str, Path | None]) -> None:
+    for flag, path in paths.items():
+        if path is not None and not path.is_file():
+            parser.error(f"{flag}: {path} is not a readable file")
+
+
+def _add_prometheus_auth(s: argparse.ArgumentParser) -> None:
+    p = s.add_argument_group(
+        "custom metrics Prometheus (with --custom-metrics-config; secrets from files only)"
+    )
+    p.add_argument("--prometheus-bearer-token-file", type=Path, help="send this bearer token")
+    p.add_argument("--prometheus-username", help="basic auth user name")
+    p.add_argument(
+        "--prometheus-password-file", type=Path, help="basic auth password (needs a username)"
+    )
+    p.add_argument("--prometheus-custom-auth-header", help="a header that carries a credential")
+    p.add_argument("--prometheus-custom-auth-value-file", type=Path, help="that header's value")
+    p.add_argument("--prometheus-ca-file", type=Path, help="PEM CA of Prometheus's certificate")
+    p.add_argument("--prometheus-client-cert-file", type=Path, help="PEM TLS client certificate")
+    p.add_argument("--prometheus-client-key-file", type=Path, help="PEM key of that certificate")
+    p.add_argument(
+        "--prometheus-header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra plain header (e.g. X-Scope-OrgID=team-a); repeatable",
+    )
+    p.add_argument(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify Prometheus's TLS certificate",
+    )
+
+
+def _prometheus_auth(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> PrometheusAuthFiles:
+    files = {
+        "--prometheus-bearer-token-file": args.prometheus_bearer_token_file,
+        "--prometheus-password-file": args.prometheus_password_file,
+        "--prometheus-custom-auth-value-file": args.prometheus_custom_auth_value_file,
+        "--prometheus-ca-file": args.prometheus_ca_file,
+        "--prometheus-client-cert-file": args.prometheus_client_cert_file,
+        "--prometheus-client-key-file": args.prometheus_client_key_file,
+    }
+    given = [flag for flag, value in files.items() if value is not None]
+    if args.prometheus_username is not None:
+        given.append("--prometheus-username")
+    if args.prometheus_custom_auth_header is not None:
+        given.append("--prometheus-custom-auth-header")
+    if args.prometheus_header:
+        given.append("--prometheus-header")
+    if args.prometheus_insecure_skip_verify:
+        given.append("--prometheus-insecure-skip-verify")
+    if given and args.custom_metrics_config is None:
+        parser.error(f"{given[0]} configures the Prometheus of --custom-metrics-config; give it")
+    if args.prometheus_bearer_token_file is not None and args.prometheus_username is not None:
+        parser.error("--prometheus-bearer-token-file and --prometheus-username exclude each other")
+    if args.prometheus_password_file is not None and args.prometheus_username is None:
+        parser.error("--prometheus-password-file needs --prometheus-username")
+    for first, second in (
+        ("--prometheus-client-cert-file", "--prometheus-client-key-file"),
+        ("--prometheus-custom-auth-header", "--prometheus-custom-auth-value-file"),
+    ):
+        if (first in given) != (second in given):
+            parser.error(f"{first} and {second} go together")
+    _require_files(parser, files)
+    headers: list[tuple[str, str]] = []
+    for item in args.prometheus_header:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            parser.error(f"--prometheus-header: expected NAME=VALUE, got {item!r}")
+        headers.append((name.strip(), value.strip()))
+    return PrometheusAuthFiles(
+        bearer_token_file=args.prometheus_bearer_token_file,
+        username=args.prometheus_username,
+        password_file=args.prometheus_password_file,
+        custom_auth_header=args.prometheus_custom_auth_header,
+        custom_auth_value_file=args.prometheus_custom_auth_value_file,
+        ca_file=args.prometheus_ca_file,
+        cert_file=args.prometheus_client_cert_file,
+        key_file=args.prometheus_client_key_file,
+        headers=tuple(headers),
+        insecure_skip_verify=args.prometheus_insecure_skip_verify,
+    )
+
+
 def _grpc_settings(
     args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> GrpcSettings | None:
@@ -146,13 +234,14 @@ def _grpc_settings(
             "gRPC needs --grpc-tls-cert and --grpc-tls-key (PEM files), "
             "or --grpc-plaintext to serve without TLS, or --grpc-port 0 to turn it off"
         )
-    for flag, path in (
-        ("--grpc-tls-cert", args.grpc_tls_cert),
-        ("--grpc-tls-key", args.grpc_tls_key),
-        ("--grpc-client-ca", args.grpc_client_ca),
-    ):
-        if path is not None and not path.is_file():
-            parser.error(f"{flag}: {path} is not a readable file")
+    _require_files(
+        parser,
+        {
+            "--grpc-tls-cert": args.grpc_tls_cert,
+            "--grpc-tls-key": args.grpc_tls_key,
+            "--grpc-client-ca": args.grpc_client_ca,
+        },
+    )
     tls = TlsFiles(cert=args.grpc_tls_cert, key=args.grpc_tls_key, client_ca=args.grpc_client_ca)
     return GrpcSettings(host=args.grpc_host, port=args.grpc_port, tls=tls)
 
@@ -168,16 +257,17 @@ def _adapter_settings(
         parser.error("--insecure-no-auth is only for standalone mode (--standalone-config)")
     if args.standalone_config is not None and args.kubeconfig is not None:
         parser.error("--standalone-config and --kubeconfig exclude each other")
-    for flag, path in (
-        ("--tls-cert-file", args.tls_cert_file),
-        ("--tls-private-key-file", args.tls_private_key_file),
-        ("--standalone-config", args.standalone_config),
-        ("--kubeconfig", args.kubeconfig),
-        ("--requestheader-client-ca-file", args.requestheader_client_ca_file),
-        ("--custom-metrics-config", args.custom_metrics_config),
-    ):
-        if path is not None and not path.is_file():
-            parser.error(f"{flag}: {path} is not a readable file")
+    _require_files(
+        parser,
+        {
+            "--tls-cert-file": args.tls_cert_file,
+            "--tls-private-key-file": args.tls_private_key_file,
+            "--standalone-config": args.standalone_config,
+            "--kubeconfig": args.kubeconfig,
+            "--requestheader-client-ca-file": args.requestheader_client_ca_file,
+            "--custom-metrics-config": args.custom_metrics_config,
+        },
+    )
     names = tuple(n.strip() for n in args.requestheader_allowed_names.split(",") if n.strip())
     return AdapterSettings(
         host=args.bind_address,
@@ -193,6 +283,7 @@ def _adapter_settings(
         requestheader_client_ca=args.requestheader_client_ca_file,
         requestheader_allowed_names=names,
         custom_metrics_config=args.custom_metrics_config,
+        prometheus_auth=_prometheus_auth(args, parser),
     )
 
 

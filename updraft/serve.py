@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapter import (
@@ -44,7 +44,9 @@ from adapter.server import DEFAULT_PORT
 from adapter.standalone import load as load_standalone
 from keda import GrpcServer, GrpcSettings
 from kube import Api, connect
-from scalers import MetricCache, Registry, default_registry
+from scalers import MetricCache, Registry, TlsMaterial, default_registry
+from scalers.prometheus_client import PrometheusAuth
+from scalers.sessions import ssl_context
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
@@ -54,6 +56,69 @@ from updraft.process import (
 )
 
 log = logging.getLogger("updraft.serve")
+
+
+@dataclass(frozen=True)
+class PrometheusAuthFiles:
+    """The custom-metrics Prometheus's auth, as KEDA's Prometheus scaler has it (bearer or
+    basic, a custom header, TLS client certificate, CA); secrets come from files, never flags.
+    The files are read once, at startup."""
+
+    bearer_token_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    """Basic auth's password; with `username` (an empty password without it)."""
+    custom_auth_header: str | None = None
+    custom_auth_value_file: Path | None = None
+    ca_file: Path | None = None
+    """PEM CA bundle that signed Prometheus's serving certificate (default: the system's)."""
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Plain extra headers (`X-Scope-OrgID`), not secrets."""
+    insecure_skip_verify: bool = False
+
+    def load(self) -> PrometheusAuth:
+        """Read the files; `StartupError` naming the flag when one cannot be read or the TLS
+        material does not load. Blocking: call it in a thread."""
+
+        def text(flag: str, path: Path | None, *, strip: bool) -> str | None:
+            if path is None:
+                return None
+            try:
+                value = path.read_text()
+            except (OSError, UnicodeError) as e:
+                raise StartupError(f"{flag} {path}: {getattr(e, 'strerror', None) or e}") from None
+            return value.strip() if strip else value
+
+        token = text("--prometheus-bearer-token-file", self.bearer_token_file, strip=True)
+        password = text("--prometheus-password-file", self.password_file, strip=True)
+        custom_value = text(
+            "--prometheus-custom-auth-value-file", self.custom_auth_value_file, strip=True
+        )
+        tls = TlsMaterial(
+            ca=text("--prometheus-ca-file", self.ca_file, strip=False),
+            cert=text("--prometheus-client-cert-file", self.cert_file, strip=False),
+            key=text("--prometheus-client-key-file", self.key_file, strip=False),
+        )
+        if tls.ca or tls.cert:
+            try:
+                ssl_context(tls, unsafe=self.insecure_skip_verify)
+            except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+                raise StartupError(
+                    f"--prometheus-ca-file/--prometheus-client-cert-file/-key-file: the PEM "
+                    f"material does not load ({type(e).__name__}: {e})"
+                ) from None
+        custom = None
+        if self.custom_auth_header is not None and custom_value is not None:
+            custom = (self.custom_auth_header, custom_value)
+        return PrometheusAuth.build(
+            bearer_token=token,
+            basic=(self.username, password or "") if self.username is not None else None,
+            custom=custom,
+            tls=tls,
+            unsafe_ssl=self.insecure_skip_verify,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +146,8 @@ class AdapterSettings:
     custom_metrics_config: Path | None = None
     """Prometheus rules (prometheus-adapter's form) that serve custom.metrics.k8s.io; None:
     the custom group is registered but has no metrics."""
+    prometheus_auth: PrometheusAuthFiles = field(default_factory=PrometheusAuthFiles)
+    """How the custom-metrics provider authenticates to the rules' Prometheus."""
 
 
 @dataclass(frozen=True)
@@ -124,11 +191,13 @@ async def _adapter(
     api_client = None
     requestheader = _requestheader_from_file(settings)
     custom_config = None
+    prometheus_auth = None
     if settings.custom_metrics_config is not None:
         try:
             custom_config = await asyncio.to_thread(load_config, settings.custom_metrics_config)
         except CustomMetricsConfigError as e:
             raise StartupError(f"--custom-metrics-config {e}") from None
+        prometheus_auth = await asyncio.to_thread(settings.prometheus_auth.load)
     if settings.standalone_config is not None:
         try:
             sources = await asyncio.to_thread(
@@ -197,7 +266,12 @@ async def _adapter(
     if custom_config is not None:
         # Objects a Pods metric selects are listed through the cluster; standalone mode has
         # none, so the selector becomes PromQL matchers on the series instead.
-        custom_source = PrometheusCustomMetrics(custom_config, api=api)
+        custom_source = PrometheusCustomMetrics(
+            custom_config,
+            api=api,
+            auth=prometheus_auth,
+            headers=settings.prometheus_auth.headers,
+        )
         custom = custom_source
     app = create_app(
         external=provider,

@@ -498,6 +498,29 @@ def test_a_bad_rules_file_stops_startup_naming_the_rule(tmp_path: Path) -> None:
     assert "is not a readable file" in missing.stderr
 
 
+def serve_process(directory: Path, config: Path, sources: Path, *extra: str) -> ServerProcess:
+    """`updraft serve` in standalone mode, no auth, with these custom-metrics rules."""
+    return ServerProcess(
+        name="updraft",
+        binary=UPDRAFT,
+        ports=2,
+        directory=directory,
+        args=lambda ports, workdir: [
+            "serve",
+            "--grpc-port=0",
+            "--metrics-host=127.0.0.1",
+            f"--metrics-port={ports[0]}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports[1]}",
+            f"--cert-dir={workdir / 'serving'}",
+            f"--standalone-config={sources}",
+            "--insecure-no-auth",
+            f"--custom-metrics-config={config}",
+            *extra,
+        ],
+    )
+
+
 @pytest.fixture
 def updraft(
     tmp_path: Path, prometheus: ServerProcess, custom_series: None
@@ -507,24 +530,7 @@ def updraft(
     empty = tmp_path / "sources.yaml"
     empty.write_text("")
     wait_prometheus(prometheus, (PACKETS, REQUESTS))
-    server = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=2,
-        directory=tmp_path,
-        args=lambda ports, directory: [
-            "serve",
-            "--grpc-port=0",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[0]}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports[1]}",
-            f"--cert-dir={directory / 'serving'}",
-            f"--standalone-config={empty}",
-            "--insecure-no-auth",
-            f"--custom-metrics-config={config}",
-        ],
-    )
+    server = serve_process(tmp_path, config, empty)
     server.start()
     server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[0]}/readyz"), what="ready")
     yield server
