@@ -17,7 +17,7 @@ from typing import Any
 
 from kube.errors import InvalidObjectError
 
-__all__ = ["ListMeta", "ObjectMeta", "OwnerReference", "name_of", "scalar", "section"]
+__all__ = ["ListMeta", "ObjectMeta", "OwnerReference", "name_of", "scalar", "section", "version_of"]
 
 
 def _typed(value: Any, kind: type[Any], path: str, default: Any) -> Any:
@@ -151,9 +151,18 @@ class ListMeta:
         )
 
 
+def _loose(obj: Any, key: str) -> str:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    value = meta.get(key) if isinstance(meta, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
 def name_of(obj: Any) -> str:
     """``metadata.name`` of anything, "" when there is none: for messages about bad objects,
     where a second error while describing the first would hide it."""
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
-    return name if isinstance(name, str) else ""
+    return _loose(obj, "name")
+
+
+def version_of(obj: Any) -> str:
+    """``metadata.resourceVersion`` of anything, "" when there is none (see ``name_of``)."""
+    return _loose(obj, "resourceVersion")
