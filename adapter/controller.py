@@ -28,6 +28,7 @@ from adapter.quantity import format_metric_value
 from kits.clock import Clock, SystemClock, format_rfc3339
 from kits.tasks import cancel_and_wait
 from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
+from kube.views import ObjectMeta
 from scalers import ConfigError, MetricCache, Registry, ScalerError
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,7 @@ class MetricSourceController:
     # -- objects -> provider -----------------------------------------------------------------
 
     async def _on_event(self, event: Event) -> None:
-        meta = event.object.get("metadata") or {}
-        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        key = ObjectMeta.of(event.object).key
         if event.type == "DELETED":
             self._objects.pop(key, None)
             self._written.pop(key, None)
@@ -163,7 +163,7 @@ class MetricSourceController:
         }
         if before == wanted:
             return
-        generation = (obj.get("metadata") or {}).get("generation")
+        generation = ObjectMeta.of(obj).generation
         condition = {
             "type": "Ready",
             "status": "True" if ready else "False",

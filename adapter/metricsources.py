@@ -71,7 +71,8 @@ class _Metadata(pydantic.BaseModel):
     name: str = pydantic.Field(
         min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
     )
-    namespace: str = "default"
+    namespace: str | None = None
+    """None when the object names none: ``parse`` then takes its ``default_namespace``."""
     generation: int = 0
 
 
@@ -141,9 +142,7 @@ def parse(
     """A MetricSource from its JSON/YAML form; raises `InvalidMetricSourceError` naming the
     first bad field. `inline_auth` admits `spec.trigger.auth` (standalone files)."""
     try:
-        model = _Object.model_validate(
-            {**obj, "metadata": {"namespace": default_namespace, **(obj.get("metadata") or {})}}
-        )
+        model = _Object.model_validate(obj)
     except pydantic.ValidationError as e:
         first = e.errors()[0]
         raise InvalidMetricSourceError(_field_path(first["loc"]), first["msg"]) from None
@@ -167,8 +166,9 @@ def parse(
             failure_threshold=model.spec.fallback.failure_threshold,
             value=model.spec.fallback.value,
         )
+    namespace = model.metadata.namespace
     source = MetricSource(
-        namespace=model.metadata.namespace,
+        namespace=default_namespace if namespace is None else namespace,
         name=model.metadata.name,
         type=trigger.type,
         metadata=dict(trigger.metadata),

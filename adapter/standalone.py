@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from adapter.metricsources import InvalidMetricSourceError, MetricSource, parse
+from kube.views import name_of
 from scalers import Registry
 
 
@@ -38,7 +39,7 @@ def load(path: Path, *, registry: Registry) -> list[MetricSource]:
         try:
             source = parse(doc, registry=registry, inline_auth=True)
         except InvalidMetricSourceError as e:
-            name = (doc.get("metadata") or {}).get("name", "?")
+            name = name_of(doc) or "?"
             raise StandaloneConfigError(f"{path}: document {index} ({name}): {e}") from None
         if source.key in seen:
             raise StandaloneConfigError(

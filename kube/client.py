@@ -17,6 +17,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config import ConfigException
 
 from kube.errors import ApiError, ConfigError
+from kube.views import ListMeta
 
 JSON = dict[str, Any]
 
@@ -168,10 +169,10 @@ class Api:
                 query.append(("continue", token))
             page = await self.request("GET", resource.path(namespace), query=query)
             items.extend(page.get("items") or [])
-            meta = page.get("metadata") or {}
-            token = meta.get("continue") or ""
+            meta = ListMeta.of(page)
+            token = meta.continue_
             if not token:
-                return items, str(meta.get("resourceVersion", ""))
+                return items, meta.resource_version
 
     async def watch(
         self,

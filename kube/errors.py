@@ -2,6 +2,8 @@
 
 KubeError
 ├── ConfigError          no usable kubeconfig or in-cluster credentials
+├── InvalidObjectError   an object's field has the wrong shape; ``field`` names it (also a
+│                        ValueError, as a torn watch line is)
 └── ApiError             the apiserver answered with a failure status
     ├── GoneError        410: a watch's resourceVersion is too old; re-list
     ├── ConflictError    409: optimistic-concurrency loss (resourceVersion moved on)
@@ -19,6 +21,15 @@ class KubeError(Exception):
 
 class ConfigError(KubeError):
     """Neither the given kubeconfig nor in-cluster credentials could be loaded."""
+
+
+class InvalidObjectError(KubeError, ValueError):
+    """A field of an object does not have the shape Kubernetes gives it; ``field`` is its path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 class ApiError(KubeError):

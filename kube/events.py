@@ -13,7 +13,8 @@ import aiohttp
 
 from kits.clock import Clock, SystemClock, format_rfc3339
 from kube.client import EVENTS, JSON, Api
-from kube.errors import ApiError
+from kube.errors import ApiError, InvalidObjectError
+from kube.views import ObjectMeta, name_of
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +33,27 @@ async def record_event(
     clock: Clock | None = None,
 ) -> None:
     """Post an Event (`type_` Normal or Warning) about `involved`, a full object."""
-    meta = involved.get("metadata") or {}
-    namespace = meta.get("namespace") or "default"
+    try:
+        meta = ObjectMeta.of(involved)
+    except InvalidObjectError as e:
+        log.warning("could not record event %s on %s: %s", reason, name_of(involved), e)
+        return
+    namespace = meta.namespace or "default"
     now = format_rfc3339((clock or SystemClock()).now())
     event: JSON = {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{meta.get('name', 'object')}.{uuid.uuid4().hex[:12]}",
+            "name": f"{meta.name or 'object'}.{uuid.uuid4().hex[:12]}",
             "namespace": namespace,
         },
         "involvedObject": {
             "apiVersion": involved.get("apiVersion", ""),
             "kind": involved.get("kind", ""),
-            "name": meta.get("name", ""),
-            "namespace": meta.get("namespace", ""),
-            "uid": meta.get("uid", ""),
-            "resourceVersion": meta.get("resourceVersion", ""),
+            "name": meta.name,
+            "namespace": meta.namespace,
+            "uid": meta.uid,
+            "resourceVersion": meta.resource_version,
         },
         "type": type_,
         "reason": reason,
@@ -61,4 +66,4 @@ async def record_event(
     try:
         await api.create(EVENTS, event, namespace)
     except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
-        log.warning("could not record event %s on %s: %s", reason, meta.get("name"), e)
+        log.warning("could not record event %s on %s: %s", reason, meta.name, e)

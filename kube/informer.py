@@ -20,6 +20,7 @@ import aiohttp
 from kits.tasks import cancel_and_wait
 from kube.client import JSON, Api, Resource
 from kube.errors import ApiError, GoneError
+from kube.views import ObjectMeta
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,7 @@ Handler = Callable[[Event], Awaitable[None]]
 
 
 def key_of(obj: JSON) -> Key:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta["name"])
+    return ObjectMeta.of(obj).key
 
 
 @dataclass(frozen=True)
@@ -179,4 +179,5 @@ class Informer:
 
 
 def _rv(obj: JSON) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+    # Opaque: compared for equality only, never for order.
+    return ObjectMeta.of(obj).resource_version

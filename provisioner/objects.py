@@ -20,11 +20,13 @@ from typing import Any
 from kits.clock import SystemClock, format_rfc3339
 from kits.durations import parse_duration as go_duration
 from kube import JSON, Resource
+from kube.views import ObjectMeta
 from provisioner.catalog import Catalog, InstanceType
+from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.model import KubeletConfig, NodePool, NodeView, Taint
-from provisioner.parsing import node_from_k8s, nodepool_from_k8s, requirements_from_k8s
+from provisioner.parsing import node_from_k8s, nodepool_from_k8s
 from provisioner.quantity import format_cpu, format_quantity
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import CPU, Resources
@@ -48,6 +50,7 @@ __all__ = [
     "parse_duration",
     "requirements_to_k8s",
     "resources_to_k8s",
+    "taints_to_k8s",
     "validate_nodepool",
     "with_condition",
 ]
@@ -295,7 +298,7 @@ def requirements_to_k8s(
     return out
 
 
-def _taints_to_k8s(taints: Iterable[Taint]) -> list[JSON]:
+def taints_to_k8s(taints: Iterable[Taint]) -> list[JSON]:
     out: list[JSON] = []
     for t in taints:
         taint: JSON = {"key": t.key, "effect": t.effect}
@@ -309,9 +312,9 @@ def nodeclaim_from_plan(
     plan: NodeClaimPlan, *, name: str, pool: Mapping[str, Any], batch: str
 ) -> JSON:
     """The NodeClaim object for ``plan``, owned by its NodePool (JSON ``pool``)."""
-    meta = pool.get("metadata") or {}
+    meta = ObjectMeta.of(pool)
     template = (pool.get("spec") or {}).get("template") or {}
-    tmeta = template.get("metadata") or {}
+    tmeta = ObjectMeta.of(template)
     tspec = template.get("spec") or {}
     types = [t.name for t in plan.instance_types]
     requirements = plan.requirements.add(Requirement.any_of(INSTANCE_TYPE, types))
@@ -321,12 +324,12 @@ def nodeclaim_from_plan(
         "nodeClassRef": dict(tspec.get("nodeClassRef") or {}),
     }
     if plan.taints:
-        spec["taints"] = _taints_to_k8s(plan.taints)
+        spec["taints"] = taints_to_k8s(plan.taints)
     if plan.startup_taints:
-        spec["startupTaints"] = _taints_to_k8s(plan.startup_taints)
+        spec["startupTaints"] = taints_to_k8s(plan.startup_taints)
     if tspec.get("expireAfter"):
         spec["expireAfter"] = tspec["expireAfter"]
-    labels = {**(tmeta.get("labels") or {}), **plan.labels}
+    labels = {**tmeta.labels, **plan.labels}
     labels[POOL_LABEL] = plan.nodepool
     return {
         "apiVersion": API_VERSION,
@@ -334,14 +337,14 @@ def nodeclaim_from_plan(
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": {**(tmeta.get("annotations") or {}), BATCH_ANNOTATION: batch},
+            "annotations": {**tmeta.annotations, BATCH_ANNOTATION: batch},
             "finalizers": [FINALIZER],
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
                     "kind": "NodePool",
-                    "name": meta.get("name", plan.nodepool),
-                    "uid": meta.get("uid", ""),
+                    "name": meta.name or plan.nodepool,
+                    "uid": meta.uid,
                     "blockOwnerDeletion": True,
                 }
             ],
@@ -351,56 +354,43 @@ def nodeclaim_from_plan(
 
 
 def claim_requirements(claim: Mapping[str, Any]) -> Requirements:
-    spec = claim.get("spec") or {}
-    return requirements_from_k8s(spec.get("requirements") or [], "spec.requirements")
+    return NodeClaimView.parse(claim).requirements
 
 
 def claim_options(claim: Mapping[str, Any]) -> list[str]:
     """The instance types a NodeClaim may launch as, in its order (cheapest first)."""
-    for req in (claim.get("spec") or {}).get("requirements") or []:
-        if req.get("key") == INSTANCE_TYPE and req.get("operator") == "In":
-            return [str(v) for v in req.get("values") or []]
-    return []
-
-
-def _taints(items: Iterable[Mapping[str, Any]]) -> tuple[Taint, ...]:
-    return tuple(
-        Taint(str(t.get("key", "")), str(t.get("value", "")), str(t.get("effect", "NoSchedule")))
-        for t in items
-    )
+    return list(NodeClaimView.parse(claim).options)
 
 
 def claim_view(
-    claim: Mapping[str, Any], catalog: Catalog, kubelet: KubeletConfig = _DEFAULT_KUBELET
+    claim: NodeClaimView | Mapping[str, Any],
+    catalog: Catalog,
+    kubelet: KubeletConfig = _DEFAULT_KUBELET,
 ) -> NodeView:
     """An in-flight NodeClaim as the simulation sees it: no pods yet, so pending pods fill it.
 
     Before launch its allocatable is the smallest of its options (any may be the one launched)
     and its capacity the largest (what it may count against limits); after launch, the
-    instance's own figures from the status.
+    instance's own figures from the status. JSON is parsed into a ``NodeClaimView`` first.
     """
-    meta = claim.get("metadata") or {}
-    status = claim.get("status") or {}
-    spec = claim.get("spec") or {}
-    labels = dict(meta.get("labels") or {})
-    for key, value in claim_requirements(claim).single_values().items():
+    view = claim if isinstance(claim, NodeClaimView) else NodeClaimView.parse(claim)
+    labels = dict(view.meta.labels)
+    for key, value in view.requirements.single_values().items():
         labels.setdefault(key, value)
-    if status.get("allocatable"):
-        allocatable = Resources.parse(status["allocatable"], field="status.allocatable")
-        capacity = Resources.parse(status.get("capacity") or {}, field="status.capacity")
+    if view.allocatable != Resources():
+        allocatable, capacity = view.allocatable, view.capacity
     else:
         by_name = {t.name: t for t in catalog.instance_types(kubelet)}
-        options: list[InstanceType] = [by_name[n] for n in claim_options(claim) if n in by_name]
+        options: list[InstanceType] = [by_name[n] for n in view.options if n in by_name]
         allocatable = _extreme([t.allocatable for t in options], min)
         capacity = _extreme([t.capacity for t in options], max)
-    startup = _taints(spec.get("startupTaints") or [])
     return NodeView(
-        name=str(meta.get("name", "")),
+        name=view.name,
         labels=labels,
         allocatable=allocatable,
         capacity=capacity,
-        taints=(*_taints(spec.get("taints") or []), *startup),
-        startup_taints=startup,
+        taints=(*view.taints, *view.startup_taints),
+        startup_taints=view.startup_taints,
         initialized=False,
         in_flight=True,
     )
@@ -431,16 +421,16 @@ def node_view(
 def is_provisionable(pod: Mapping[str, Any]) -> bool:
     """A pod the scheduler found no node for: ``PodScheduled=False/Unschedulable``, unbound,
     not preempting, not terminating, not a DaemonSet's or a static pod."""
-    meta = pod.get("metadata") or {}
+    meta = ObjectMeta.of(pod)
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
-    if spec.get("nodeName") or meta.get("deletionTimestamp") or status.get("nominatedNodeName"):
+    if spec.get("nodeName") or meta.deleting or status.get("nominatedNodeName"):
         return False
     if status.get("phase", "Pending") != "Pending":
         return False
-    if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+    if "kubernetes.io/config.mirror" in meta.annotations:
         return False
-    if any(o.get("kind") == "DaemonSet" for o in meta.get("ownerReferences") or []):
+    if any(o.kind == "DaemonSet" for o in meta.owner_references):
         return False
     cond = condition(pod, "PodScheduled")
     return (

@@ -32,7 +32,14 @@ from provisioner.model import (
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
 
-__all__ = ["node_from_k8s", "nodepool_from_k8s", "pod_from_k8s", "pod_from_template"]
+__all__ = [
+    "node_from_k8s",
+    "nodepool_from_k8s",
+    "pod_from_k8s",
+    "pod_from_template",
+    "requirements_from_k8s",
+    "taints_from_k8s",
+]
 
 _EFFECTS = frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute"})
 _SUPPORTED_TOPOLOGY_KEYS = frozenset({ZONE, HOSTNAME})
@@ -262,7 +269,7 @@ def _tolerations(spec: Mapping[str, Any], path: str) -> tuple[Toleration, ...]:
     return tuple(out)
 
 
-def _taints(items: Sequence[Any], path: str) -> tuple[Taint, ...]:
+def taints_from_k8s(items: Sequence[Any], path: str) -> tuple[Taint, ...]:
     out = []
     for raw, p in _items(items, path):
         effect = _str(raw, "effect", p)
@@ -389,7 +396,7 @@ def node_from_k8s(
         labels=_str_map(meta, "labels", "metadata"),
         allocatable=allocatable,
         capacity=capacity if capacity != Resources() else allocatable,
-        taints=_taints(_list(spec, "taints", "spec"), "spec.taints"),
+        taints=taints_from_k8s(_list(spec, "taints", "spec"), "spec.taints"),
         pods=tuple(pod_from_k8s(p) for p in pods),
         initialized=initialized,
     )
@@ -430,8 +437,8 @@ def nodepool_from_k8s(obj: Mapping[str, Any]) -> NodePool:
         name=_str(meta, "name", "metadata"),
         weight=weight,
         labels=_str_map(tmeta, "labels", "spec.template.metadata"),
-        taints=_taints(_list(tspec, "taints", tp), f"{tp}.taints"),
-        startup_taints=_taints(_list(tspec, "startupTaints", tp), f"{tp}.startupTaints"),
+        taints=taints_from_k8s(_list(tspec, "taints", tp), f"{tp}.taints"),
+        startup_taints=taints_from_k8s(_list(tspec, "startupTaints", tp), f"{tp}.startupTaints"),
         requirements=requirements_from_k8s(_list(tspec, "requirements", tp), f"{tp}.requirements"),
         limits=Resources.parse(raw_limits, field="spec.limits") if raw_limits else None,
         limit_names=frozenset(raw_limits),

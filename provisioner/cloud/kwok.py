@@ -21,8 +21,10 @@ from typing import Any
 import aiohttp
 
 from kube import JSON, NODES, Api, ApiError, ConflictError, NotFoundError
+from kube.views import ObjectMeta
 from provisioner import labels as lbl
 from provisioner.catalog import Catalog, InstanceType
+from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import Instance
 from provisioner.errors import (
     CloudProviderError,
@@ -31,9 +33,9 @@ from provisioner.errors import (
 )
 from provisioner.objects import (
     POOL_LABEL,
-    claim_requirements,
     launch_delay,
     resources_to_k8s,
+    taints_to_k8s,
 )
 from provisioner.resources import Resources
 
@@ -55,18 +57,17 @@ class KwokProvider:
 
     async def create(
         self,
-        claim: Mapping[str, Any],
+        claim: NodeClaimView,
         options: Sequence[InstanceType],
         *,
         nodeclass: Mapping[str, Any] | None,
     ) -> Instance:
-        name = str((claim.get("metadata") or {}).get("name"))
+        name = claim.name
         existing = await self._existing(name)
         if existing is not None:
             return existing
-        requirements = claim_requirements(claim)
         for itype in options:
-            offering = itype.cheapest(requirements)
+            offering = itype.cheapest(claim.requirements)
             if offering is None:
                 continue
             node = self._node(claim, name, itype, offering.zone, offering.capacity_type)
@@ -90,14 +91,12 @@ class KwokProvider:
         )
 
     def _node(
-        self, claim: Mapping[str, Any], name: str, itype: InstanceType, zone: str, ctype: str
+        self, claim: NodeClaimView, name: str, itype: InstanceType, zone: str, ctype: str
     ) -> JSON:
-        meta = claim.get("metadata") or {}
-        spec = claim.get("spec") or {}
         labels: dict[str, str] = {}
         labels.update(itype.requirements.single_values())
-        labels.update(claim_requirements(claim).single_values())
-        labels.update(meta.get("labels") or {})
+        labels.update(claim.requirements.single_values())
+        labels.update(claim.meta.labels)
         labels.update(
             {
                 lbl.INSTANCE_TYPE: itype.name,
@@ -107,13 +106,11 @@ class KwokProvider:
             }
         )
         annotations = {
-            k: v
-            for k, v in (meta.get("annotations") or {}).items()
-            if not k.startswith("updraft.io/")
+            k: v for k, v in claim.meta.annotations.items() if not k.startswith("updraft.io/")
         }
         key, value = KWOK_ANNOTATION
         annotations[key] = value
-        taints = [*(spec.get("taints") or []), *(spec.get("startupTaints") or [])]
+        taints = taints_to_k8s((*claim.taints, *claim.startup_taints))
         node: JSON = {
             "apiVersion": "v1",
             "kind": "Node",
@@ -139,16 +136,15 @@ class KwokProvider:
             raise CloudProviderError(f"node {name} exists and is not a kwok instance")
         return _instance(node)
 
-    async def delete(self, claim: Mapping[str, Any]) -> None:
-        status = claim.get("status") or {}
-        provider_id = str(status.get("providerID") or "")
+    async def delete(self, claim: NodeClaimView) -> None:
+        provider_id = claim.provider_id
         name = provider_id.removeprefix(_SCHEME) if provider_id else ""
-        name = name or str((claim.get("metadata") or {}).get("name"))
+        name = name or claim.name
         try:
             node = await self._api.get(NODES, name)
             if not str((node.get("spec") or {}).get("providerID", "")).startswith(_SCHEME):
                 raise InstanceNotFoundError(f"node {name} is not a kwok instance")
-            if not (node.get("metadata") or {}).get("deletionTimestamp"):
+            if not ObjectMeta.of(node).deleting:
                 await self._api.delete(NODES, name)
         except NotFoundError:
             raise InstanceNotFoundError(f"node {name} is gone") from None
@@ -176,8 +172,8 @@ class KwokProvider:
 
 
 def _instance(node: Mapping[str, Any]) -> Instance:
-    meta = node.get("metadata") or {}
-    labels: Mapping[str, str] = meta.get("labels") or {}
+    meta = ObjectMeta.of(node)
+    labels = meta.labels
     status = node.get("status") or {}
     try:
         price = float(labels.get(PRICE_LABEL, "0"))
@@ -185,7 +181,7 @@ def _instance(node: Mapping[str, Any]) -> Instance:
         price = 0.0
     return Instance(
         provider_id=str((node.get("spec") or {}).get("providerID", "")),
-        node_name=str(meta.get("name", "")),
+        node_name=meta.name,
         instance_type=labels.get(lbl.INSTANCE_TYPE, ""),
         zone=labels.get(lbl.ZONE, ""),
         capacity_type=labels.get(lbl.CAPACITY_TYPE, ""),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from provisioner.catalog import Catalog, InstanceType
+from provisioner.claims import NodeClaimView
 from provisioner.resources import Resources
 
 __all__ = ["CloudProvider", "Instance"]
@@ -40,7 +41,7 @@ class CloudProvider(Protocol):
 
     async def create(
         self,
-        claim: Mapping[str, Any],
+        claim: NodeClaimView,
         options: Sequence[InstanceType],
         *,
         nodeclass: Mapping[str, Any] | None,
@@ -51,7 +52,7 @@ class CloudProvider(Protocol):
         Raises ``InsufficientCapacityError`` when no option can be had."""
         ...
 
-    async def delete(self, claim: Mapping[str, Any]) -> None:
+    async def delete(self, claim: NodeClaimView) -> None:
         """Start terminating ``claim``'s instance; raises ``InstanceNotFoundError`` once gone."""
         ...
 

@@ -21,10 +21,12 @@ import aiohttp
 from kits.clock import SystemClock, parse_rfc3339
 from kits.tasks import cancel_and_wait
 from kube import JSON, Api, ApiError, NotFoundError, record_event
+from kube.views import ObjectMeta, version_of
 from provisioner import labels as lbl
+from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import CloudProvider, Instance
 from provisioner.controllers import metrics
-from provisioner.controllers.nodepools import COMPONENT, pool_of
+from provisioner.controllers.nodepools import COMPONENT
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import CloudProviderError, InstanceNotFoundError, InsufficientCapacityError
 from provisioner.model import KubeletConfig, NodePool
@@ -32,8 +34,6 @@ from provisioner.objects import (
     API_VERSION,
     FINALIZER,
     NODECLAIMS,
-    claim_options,
-    condition,
     is_true,
     resources_to_k8s,
     with_condition,
@@ -56,11 +56,11 @@ def _since(timestamp: str | None) -> float:
     return (SystemClock().now() - then).total_seconds()
 
 
-def phase(claim: Mapping[str, Any]) -> str:
-    if (claim.get("metadata") or {}).get("deletionTimestamp"):
+def phase(claim: NodeClaimView) -> str:
+    if claim.meta.deleting:
         return "Terminating"
     for kind in ("Initialized", "Registered", "Launched"):
-        if is_true(claim, kind):
+        if claim.is_true(kind):
             return kind
     return "Launching"
 
@@ -81,15 +81,17 @@ class Lifecycle:
         self._pool = pool
         self._registration_timeout = registration_timeout
         self._launching: dict[str, asyncio.Task[None]] = {}
+        self._reported: set[tuple[str, str]] = set()
+        """(name, resourceVersion) of the malformed NodeClaims already reported."""
 
     async def close(self) -> None:
         tasks = list(self._launching.values())
         await cancel_and_wait(*tasks)
         self._launching.clear()
 
-    def launch_soon(self, claim: JSON) -> None:
+    def launch_soon(self, claim: NodeClaimView) -> None:
         """Launch ``claim`` in the background, unless a launch of it is already running."""
-        name = str(claim["metadata"]["name"])
+        name = claim.name
         if name in self._launching:
             return
         task = asyncio.create_task(self._launch(name), name=f"launch {name}")
@@ -98,6 +100,7 @@ class Lifecycle:
 
     async def tick(self) -> None:
         """Reconcile every NodeClaim once, and refresh the NodeClaim metrics."""
+        await self._report_rejected()
         claims = self._state.claims()
         nodes = {
             str((n.get("spec") or {}).get("providerID")): n
@@ -110,32 +113,30 @@ class Lifecycle:
             try:
                 await self._reconcile(claim, nodes)
             except (ApiError, aiohttp.ClientError, OSError, TimeoutError, CloudProviderError) as e:
-                log.warning("NodeClaim %s: %s; retrying", claim["metadata"]["name"], e)
+                log.warning("NodeClaim %s: %s; retrying", claim.name, e)
             current = phase(claim)
             counts[current] += 1
-            if current != "Terminating" and is_true(claim, "Launched"):
-                with contextlib.suppress(ValueError):
-                    cost += float((claim.get("status") or {}).get("price") or 0)
+            if current != "Terminating" and claim.is_true("Launched"):
+                cost += claim.price
         for name, count in counts.items():
             metrics.NODECLAIMS.labels(name).set(count)
         metrics.LAUNCHED_COST.set(round(cost, 6))
 
-    async def _reconcile(self, claim: JSON, nodes: Mapping[str, JSON]) -> None:
-        meta = claim.get("metadata") or {}
-        name = str(meta["name"])
-        if meta.get("deletionTimestamp"):
-            if FINALIZER in (meta.get("finalizers") or []):
+    async def _reconcile(self, claim: NodeClaimView, nodes: Mapping[str, JSON]) -> None:
+        name = claim.name
+        if claim.meta.deleting:
+            if FINALIZER in claim.meta.finalizers:
                 await self._terminate(claim)
             return
-        if not is_true(claim, "Launched"):
+        if not claim.is_true("Launched"):
             self.launch_soon(claim)
             return
-        status = claim.get("status") or {}
-        node = nodes.get(str(status.get("providerID") or ""))
-        if not is_true(claim, "Registered"):
+        node = nodes.get(claim.provider_id)
+        if not claim.is_true("Registered"):
             if node is None:
-                launched = condition(claim, "Launched") or {}
-                if _since(launched.get("lastTransitionTime")) > self._registration_timeout:
+                launched = claim.conditions.get("Launched")
+                since = launched.last_transition_time if launched is not None else None
+                if _since(since) > self._registration_timeout:
                     await self._event(
                         claim,
                         "Warning",
@@ -145,17 +146,17 @@ class Lifecycle:
                     )
                     await self._delete(name)
                 return
-            node_name = str(node["metadata"]["name"])
+            node_name = ObjectMeta.of(node).name
             claim = await self._status(
                 claim,
                 {"nodeName": node_name},
                 ("Registered", True, "Registered", f"node {node_name} registered"),
             )
-        elif node is None or (node.get("metadata") or {}).get("deletionTimestamp"):
+        elif node is None or ObjectMeta.of(node).deleting:
             await self._event(claim, "Normal", "NodeGone", "its node was deleted")
             await self._delete(name)
             return
-        if not is_true(claim, "Initialized") and _initialized(claim, node):
+        if not claim.is_true("Initialized") and _initialized(claim, node):
             claim = await self._status(
                 claim,
                 {},
@@ -165,16 +166,15 @@ class Lifecycle:
 
     async def _launch(self, name: str) -> None:
         claim = self._state.claim(name)
-        if claim is None or is_true(claim, "Launched"):
+        if claim is None or claim.is_true("Launched"):
             return
-        if (claim.get("metadata") or {}).get("deletionTimestamp"):
+        if claim.meta.deleting:
             return
-        pool = self._pool(pool_of(claim) or "")
+        pool = self._pool(claim.pool or "")
         kubelet = pool.kubelet if pool is not None else KubeletConfig()
         by_name = {t.name: t for t in self._provider.catalog.instance_types(kubelet)}
-        options = [by_name[n] for n in claim_options(claim) if n in by_name]
-        ref = (claim.get("spec") or {}).get("nodeClassRef") or {}
-        nodeclass = self._state.nodeclass(str(ref.get("name", "")))
+        options = [by_name[n] for n in claim.options if n in by_name]
+        nodeclass = self._state.nodeclass(claim.node_class_ref.name)
         try:
             instance = await self._provider.create(claim, options, nodeclass=nodeclass)
         except InsufficientCapacityError as e:
@@ -190,15 +190,18 @@ class Lifecycle:
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
             log.warning("NodeClaim %s launched, status not written: %s; retrying", name, e)
 
-    async def _launched(self, claim: JSON, instance: Instance) -> None:
-        name = str(claim["metadata"]["name"])
+    async def _launched(self, claim: NodeClaimView, instance: Instance) -> None:
+        name = claim.name
         labels = {
             lbl.INSTANCE_TYPE: instance.instance_type,
             lbl.ZONE: instance.zone,
             lbl.CAPACITY_TYPE: instance.capacity_type,
         }
-        patched = await self._api.patch(NODECLAIMS, name, {"metadata": {"labels": labels}})
-        self._state.note(patched)
+        patched = self._state.note(
+            await self._api.patch(NODECLAIMS, name, {"metadata": {"labels": labels}})
+        )
+        if patched is None:
+            return  # our own write does not parse: reported with the other rejected claims
         message = (
             f"launched {instance.instance_type} {instance.capacity_type} in {instance.zone} "
             f"at ${instance.price:g}/h as {instance.provider_id}"
@@ -217,24 +220,24 @@ class Lifecycle:
         await self._event(claim, "Normal", "Launched", message)
 
     async def _status(
-        self, claim: JSON, fields: JSON, *conditions: tuple[str, bool, str, str]
-    ) -> JSON:
-        current = list((claim.get("status") or {}).get("conditions") or [])
+        self, claim: NodeClaimView, fields: JSON, *conditions: tuple[str, bool, str, str]
+    ) -> NodeClaimView:
+        current = [c.to_k8s() for c in claim.conditions.values()]
         for kind, status, reason, message in conditions:
             current = with_condition(current, kind, status=status, reason=reason, message=message)
         patch = {"status": {**fields, "conditions": current}}
-        updated = await self._api.patch_status(NODECLAIMS, str(claim["metadata"]["name"]), patch)
-        self._state.note(updated)
-        return updated
+        updated = await self._api.patch_status(NODECLAIMS, claim.name, patch)
+        # A write of ours that does not parse is in ``rejected``; go on from what we had.
+        return self._state.note(updated) or claim
 
-    async def _terminate(self, claim: JSON) -> None:
-        name = str(claim["metadata"]["name"])
+    async def _terminate(self, claim: NodeClaimView) -> None:
+        name = claim.name
         try:
             await self._provider.delete(claim)
             return  # termination started; the next tick sees the instance gone
         except InstanceNotFoundError:
             pass
-        finalizers = [f for f in claim["metadata"].get("finalizers") or [] if f != FINALIZER]
+        finalizers = [f for f in claim.meta.finalizers if f != FINALIZER]
         try:
             updated = await self._api.patch(
                 NODECLAIMS, name, {"metadata": {"finalizers": finalizers}}
@@ -251,10 +254,31 @@ class Lifecycle:
             if updated.get("kind") == "NodeClaim":
                 self._state.note(updated)
 
-    async def _event(self, claim: JSON, type_: str, reason: str, message: str) -> None:
+    async def _report_rejected(self) -> None:
+        """A Warning Event (and a log line) naming the bad field, once per version of each
+        NodeClaim that does not parse; the claim is otherwise left alone."""
+        rejected = self._state.rejected
+        self._reported = {k for k in self._reported if k[0] in rejected}
+        for name, bad in list(rejected.items()):
+            key = (name, version_of(bad.raw))
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            log.warning("NodeClaim %s is malformed, left alone: %s", name, bad.error)
+            await self._event(
+                bad.raw,
+                "Warning",
+                "InvalidNodeClaim",
+                f"cannot manage this NodeClaim: {bad.error}",
+            )
+
+    async def _event(
+        self, claim: NodeClaimView | JSON, type_: str, reason: str, message: str
+    ) -> None:
+        raw = claim.raw if isinstance(claim, NodeClaimView) else claim
         await record_event(
             self._api,
-            {**claim, "apiVersion": API_VERSION, "kind": "NodeClaim"},
+            {**raw, "apiVersion": API_VERSION, "kind": "NodeClaim"},
             type_=type_,
             reason=reason,
             message=message,
@@ -262,12 +286,9 @@ class Lifecycle:
         )
 
 
-def _initialized(claim: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
+def _initialized(claim: NodeClaimView, node: Mapping[str, Any] | None) -> bool:
     if node is None or not is_true(node, "Ready"):
         return False
-    startup = {
-        (t.get("key"), t.get("effect"))
-        for t in (claim.get("spec") or {}).get("startupTaints") or []
-    }
+    startup = {(t.key, t.effect) for t in claim.startup_taints}
     taints = {(t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []}
     return not startup & taints

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from kits.tasks import cancel_and_wait
 from kube import Api, Event, LeaderElector, LeaderSettings
+from kube.views import ObjectMeta
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher
@@ -90,8 +91,8 @@ class ProvisionerController:
 
     async def _on_pod(self, event: Event) -> None:
         if event.type != "DELETED" and is_provisionable(event.object):
-            meta = event.object.get("metadata") or {}
-            self._batcher.trigger(meta.get("uid") or (meta.get("namespace"), meta.get("name")))
+            meta = ObjectMeta.of(event.object)
+            self._batcher.trigger(meta.uid or meta.key)
 
     async def _on_nodepool(self, event: Event) -> None:
         self._wake.set()
@@ -186,7 +187,7 @@ class ProvisionerController:
         capacity: dict[str, Resources] = defaultdict(Resources)
         node_names = set()
         for node in self.state.nodes.store.values():
-            name = str(node["metadata"]["name"])
+            name = ObjectMeta.of(node).name
             node_names.add(name)
             pool = pool_of(node)
             if pool is None:
@@ -198,10 +199,10 @@ class ProvisionerController:
             count[pool] += 1
             capacity[pool] += view.capacity
         for name, claim in self.state.claims().items():
-            pool = pool_of(claim)
+            pool = claim.pool
             if pool is None or name in node_names:
                 continue
-            if (claim.get("metadata") or {}).get("deletionTimestamp"):
+            if claim.meta.deleting:
                 continue
             try:
                 view = claim_view(claim, self._provider.catalog)

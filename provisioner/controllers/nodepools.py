@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from kube import JSON, Api, ApiError, record_event
+from kube.views import ObjectMeta
 from provisioner.catalog import Catalog
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
@@ -49,7 +50,7 @@ class NodePoolController:
         """Valid pools (NodeClass zones folded in) with their objects, skipping deleted ones."""
         out = []
         for obj in self._state.nodepools.store.values():
-            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            if ObjectMeta.of(obj).deleting:
                 continue
             pool = self._validate(obj)
             if isinstance(pool, NodePool):
@@ -73,13 +74,13 @@ class NodePoolController:
     async def reconcile_all(self, usage: Mapping[str, tuple[int, Resources]]) -> None:
         """Write every pool's status; ``usage`` is (nodes, capacity) per pool name."""
         for obj in list(self._state.nodepools.store.values()):
-            name = str(obj["metadata"]["name"])
+            name = ObjectMeta.of(obj).name
             await self._reconcile(obj, usage.get(name, (0, Resources())))
 
     async def _reconcile(self, obj: JSON, usage: tuple[int, Resources]) -> None:
-        meta = obj.get("metadata") or {}
-        name = str(meta.get("name"))
-        generation = meta.get("generation")
+        meta = ObjectMeta.of(obj)
+        name = meta.name
+        generation = meta.generation
         result = self._validate(obj)
         if isinstance(result, InvalidFieldError):
             not_found = result.field == "spec.template.spec.nodeClassRef.name"
@@ -136,6 +137,5 @@ class NodePoolController:
 
 
 def pool_of(obj: Mapping[str, Any]) -> str | None:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    value = labels.get(POOL_LABEL)
-    return str(value) if value is not None else None
+    """The NodePool a Node (JSON) belongs to; a NodeClaim's view says it as ``pool``."""
+    return ObjectMeta.of(obj).labels.get(POOL_LABEL)

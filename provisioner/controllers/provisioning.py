@@ -17,16 +17,15 @@ import random
 import string
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 
 from kube import JSON, Api, ApiError, record_event
+from kube.views import ObjectMeta, name_of
 from provisioner.catalog import Catalog
 from provisioner.controllers import metrics
 from provisioner.controllers.lifecycle import Lifecycle
-from provisioner.controllers.nodepools import COMPONENT, NodePoolController, pool_of
+from provisioner.controllers.nodepools import COMPONENT, NodePoolController
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
 from provisioner.model import KubeletConfig, NodeView, Pod
@@ -46,11 +45,6 @@ log = logging.getLogger(__name__)
 
 _SUFFIX = string.ascii_lowercase + string.digits
 _NOTED_MAX = 10_000
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
 
 
 class Provisioning:
@@ -81,25 +75,24 @@ class Provisioning:
         provider_ids: set[str] = set()
         names: set[str] = set()
         for node in self._state.nodes.store.values():
-            meta, spec = _meta(node), node.get("spec") or {}
-            names.add(str(meta.get("name")))
+            meta, spec = ObjectMeta.of(node), node.get("spec") or {}
+            names.add(meta.name)
             if spec.get("providerID"):
                 provider_ids.add(str(spec["providerID"]))
-            if meta.get("deletionTimestamp") or spec.get("unschedulable"):
+            if meta.deleting or spec.get("unschedulable"):
                 continue
             try:
-                views.append(node_view(node, by_node.get(str(meta.get("name")), [])))
+                views.append(node_view(node, by_node.get(meta.name, [])))
             except InvalidFieldError as e:
-                log.warning("node %s left out of the simulation: %s", meta.get("name"), e)
+                log.warning("node %s left out of the simulation: %s", meta.name, e)
         for name, claim in self._state.claims().items():
-            status = claim.get("status") or {}
-            if _meta(claim).get("deletionTimestamp"):
+            if claim.meta.deleting:
                 continue
-            if status.get("providerID") in provider_ids or status.get("nodeName") in names:
+            if claim.provider_id in provider_ids or claim.node_name in names:
                 continue  # registered: the Node stands for it
             if name in names:
                 continue
-            pool = self._pools.pool(pool_of(claim) or "")
+            pool = self._pools.pool(claim.pool or "")
             kubelet = pool.kubelet if pool is not None else KubeletConfig()
             try:
                 views.append(claim_view(claim, self._catalog, kubelet))
@@ -130,7 +123,7 @@ class Provisioning:
             try:
                 daemonsets.append(pod_from_template(ds))
             except InvalidFieldError as e:
-                log.warning("DaemonSet %s left out: %s", _meta(ds).get("name"), e)
+                log.warning("DaemonSet %s left out: %s", name_of(ds), e)
         started = time.perf_counter()
         result = await asyncio.to_thread(
             simulate,
@@ -153,8 +146,9 @@ class Provisioning:
             except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("cannot create NodeClaim for pool %s: %s", plan.nodepool, e)
                 continue
-            self._state.note(made)
-            self._lifecycle.launch_soon(made)
+            view = self._state.note(made)
+            if view is not None:
+                self._lifecycle.launch_soon(view)
             created += 1
             metrics.NODECLAIMS_CREATED.labels(plan.nodepool).inc()
             options = ", ".join(t.name for t in plan.instance_types[:5])
@@ -189,7 +183,8 @@ class Provisioning:
         return result
 
     async def _tell(self, pod: JSON, type_: str, reason: str, message: str) -> None:
-        uid = str(_meta(pod).get("uid") or _meta(pod).get("name"))
+        meta = ObjectMeta.of(pod)
+        uid = meta.uid or meta.name
         if self._told.get(uid) == message:
             return
         if len(self._told) >= _NOTED_MAX:

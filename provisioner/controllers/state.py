@@ -1,32 +1,54 @@
 """The provisioner's view of the cluster: one informer per kind it reads, plus its own writes.
 
-Owns the informers (Pods, Nodes, DaemonSets, NodePools, NodeClaims, NodeClasses) and an overlay
-of the objects this process just wrote, so a pass that runs before the watch echoes a write
-back still sees it (a NodeClaim created a moment ago is in flight, not missing, which is what
-keeps the next batch from launching it again). It must not decide anything.
+Owns the informers (Pods, Nodes, DaemonSets, NodePools, NodeClaims, NodeClasses), the parsed
+``NodeClaimView`` of every NodeClaim (built once, when the informer hands the object over), and
+an overlay of the NodeClaims this process just wrote, so a pass that runs before the watch
+echoes a write back still sees it (a NodeClaim created a moment ago is in flight, not missing,
+which is what keeps the next batch from launching it again). A NodeClaim that does not parse is
+kept aside in ``rejected`` with the error naming its field, for the leader to report; every
+other claim is unaffected. It must not decide anything.
+
+resourceVersions are opaque, so the overlay never orders them. A watch delivers every version
+of an object in order, so our write is caught up with exactly when the informer delivers its
+version, or when a list issued after the write (a re-list) has been applied.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections import defaultdict, deque
+from dataclasses import dataclass
 
 from kube import JSON, NODES, PODS, Api, Event, Informer
 from kube.informer import Handler
+from kube.views import name_of, version_of
+from provisioner.claims import NodeClaimView
+from provisioner.errors import InvalidFieldError
 from provisioner.objects import DAEMONSETS, NODECLAIMS, NODECLASSES, NODEPOOLS
 
-__all__ = ["ClusterState"]
+__all__ = ["ClusterState", "Rejected"]
+
+log = logging.getLogger(__name__)
+
+_RECENT = 16
+"""Versions of each NodeClaim remembered as delivered: our write is answered within a few
+events of the watch, so 16 covers what can arrive between a write and its ``note``."""
 
 
-def _rv(obj: Mapping[str, Any]) -> int:
-    raw = str((obj.get("metadata") or {}).get("resourceVersion", ""))
-    return int(raw) if raw.isdigit() else -1
+@dataclass(frozen=True)
+class Rejected:
+    """A NodeClaim (as read) that does not parse, and why."""
+
+    raw: JSON
+    error: InvalidFieldError
 
 
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
+@dataclass(frozen=True)
+class _Written:
+    view: NodeClaimView
+    relists: int
+    """The informer's re-list count when we wrote: a re-list after it has seen our write."""
 
 
 class ClusterState:
@@ -38,8 +60,14 @@ class ClusterState:
         on_nodepool: Handler | None = None,
         on_change: Handler | None = None,
     ) -> None:
-        self._written: dict[str, JSON] = {}
+        self._views: dict[str, NodeClaimView] = {}
+        """Every NodeClaim the informer holds that parses, by name."""
+        self.rejected: dict[str, Rejected] = {}
+        """Every NodeClaim the informer holds that does not parse, by name."""
+        self._written: dict[str, _Written] = {}
         """NodeClaims as this process last wrote them, until the informer catches up."""
+        self._delivered: dict[str, deque[str]] = {}
+        """The last resourceVersions the informer delivered, per NodeClaim."""
         self.pods = Informer(api, PODS, handler=on_pod)
         self.nodes = Informer(api, NODES, handler=on_change)
         self.daemonsets = Informer(api, DAEMONSETS)
@@ -71,37 +99,67 @@ class ClusterState:
         await asyncio.gather(*(i.synced.wait() for i in self._all))
 
     async def _on_claim(self, event: Event) -> None:
-        name = _name(event.object)
-        if event.type == "DELETED":
-            self._written.pop(name, None)
-        else:
-            mine = self._written.get(name)
-            if mine is not None and _rv(event.object) >= _rv(mine):
-                del self._written[name]
+        self.apply(event)
         if self._on_change is not None:
             await self._on_change(event)
 
-    def note(self, claim: JSON) -> None:
-        """Remember a NodeClaim as the API server returned it from our write."""
-        name = _name(claim)
-        seen = self.nodeclaims.store.get(("", name))
-        if seen is None or _rv(claim) > _rv(seen):
-            self._written[name] = claim
+    def apply(self, event: Event) -> None:
+        """Take in one NodeClaim event as the informer delivers it."""
+        name = name_of(event.object)
+        if event.type == "DELETED":
+            self._views.pop(name, None)
+            self.rejected.pop(name, None)
+            self._written.pop(name, None)
+            self._delivered.pop(name, None)
+            return
+        view = self._parse(event.object)
+        version = version_of(event.object)
+        if view is not None:
+            self._views[name] = view
+            self.rejected.pop(name, None)
+        else:
+            self._views.pop(name, None)
+        self._delivered.setdefault(name, deque(maxlen=_RECENT)).append(version)
+        mine = self._written.get(name)
+        if mine is not None and (
+            mine.view.meta.resource_version == version or self.nodeclaims.relists > mine.relists
+        ):
+            del self._written[name]
+
+    def _parse(self, obj: JSON) -> NodeClaimView | None:
+        name = name_of(obj)
+        try:
+            return NodeClaimView.parse(obj)
+        except InvalidFieldError as e:
+            if name not in self.rejected:
+                log.warning("NodeClaim %s does not parse, left alone: %s", name or "?", e)
+            self.rejected[name] = Rejected(obj, e)
+            return None
+
+    def note(self, claim: JSON) -> NodeClaimView | None:
+        """Remember a NodeClaim as the API server returned it from our write; its view, or
+        None when even our own write does not parse (then it is in ``rejected``)."""
+        view = self._parse(claim)
+        if view is None:
+            return None
+        name = view.name
+        if view.meta.resource_version not in self._delivered.get(name, ()):
+            self._written[name] = _Written(view, self.nodeclaims.relists)
+        return view
 
     def forget(self, name: str) -> None:
         self._written.pop(name, None)
 
-    def claims(self) -> dict[str, JSON]:
-        """Every NodeClaim, our newest write winning over an older informer copy."""
-        out = {name: obj for (_, name), obj in self.nodeclaims.store.items()}
-        for name, obj in self._written.items():
-            seen = out.get(name)
-            if seen is None or _rv(obj) > _rv(seen):
-                out[name] = obj
+    def claims(self) -> dict[str, NodeClaimView]:
+        """Every NodeClaim that parses, our write winning until the informer has caught up."""
+        out = dict(self._views)
+        for name, mine in self._written.items():
+            out[name] = mine.view
         return out
 
-    def claim(self, name: str) -> JSON | None:
-        return self.claims().get(name)
+    def claim(self, name: str) -> NodeClaimView | None:
+        mine = self._written.get(name)
+        return mine.view if mine is not None else self._views.get(name)
 
     def nodeclass(self, name: str) -> JSON | None:
         return self.nodeclasses.store.get(("", name))
