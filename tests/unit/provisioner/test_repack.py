@@ -8,7 +8,7 @@ import pytest
 
 from provisioner import simulate
 from provisioner.labels import HOSTNAME
-from provisioner.scheduling.repack import Box, Size, cover, unit_prices
+from provisioner.scheduling.packing import Box, Size, cover, unit_prices
 
 from .brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
 from .builders import ON_DEMAND, nodepool, pod, types_in

@@ -1,0 +1,376 @@
+"""Offerings and pricing: instance types as a NodePool sees them, and which are worth a claim.
+
+Owns ``Pool`` (a NodePool with its compatible types, daemonsets and remaining limits), ``Fit``
+(an instance type's room after that pool's daemonsets, and its price), and ``Offerings`` (the
+cached views the scheduler asks: compatible types, cheapest first, the price-resource frontier,
+the ranking of targets for a pod's size, the price bar a claim must meet, minValues). It must
+not place pods or keep per-claim state: claims and the scheduler call in with requirements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+from provisioner.catalog import Catalog, InstanceType
+from provisioner.labels import CAPACITY_TYPE, WELL_KNOWN_LABELS, ZONE
+from provisioner.model import PREFER_NO_SCHEDULE, HostPort, NodePool, NodeView, Pod, untolerated
+from provisioner.requirements import Requirements
+from provisioner.resources import Resources
+from provisioner.scheduling.queue import Backlog, Item
+
+__all__ = ["Fit", "Offerings", "Pool", "holding", "launch_zones", "ports_conflict"]
+
+TOLERANCE = 0.10
+"""How much dearer per pod than the best target a claim opened in this pass may be and still
+be filled (``Offerings.bar``): 10 % keeps near-ties packing together without letting a pod pay
+for a type cut for other sizes."""
+
+
+class Fit:
+    """An instance type as seen from one pool: room left after that pool's daemonsets."""
+
+    __slots__ = ("cap", "cpu", "eph", "ext", "mem", "overhead", "pod_price", "pods", "ports", "type")
+
+    def __init__(
+        self,
+        itype: InstanceType,
+        overhead: Resources,
+        ports: tuple[HostPort, ...],
+        pool_price: float,
+    ):
+        room = itype.allocatable - overhead
+        self.type = itype
+        self.cpu, self.mem, self.pods, self.eph = (
+            room.cpu,
+            room.memory,
+            room.pods,
+            room.ephemeral_storage,
+        )
+        self.ext = dict(room.extended)
+        self.overhead = overhead
+        self.ports = ports
+        self.cap = itype.capacity
+        self.pod_price = pool_price
+        """Cheapest offering the pool's own requirements admit (inf: none)."""
+
+    def holds(self, item: Item) -> bool:
+        """Room for ``item`` on an empty node of this type."""
+        if item.cpu > self.cpu or item.mem > self.mem or self.pods < 1 or item.eph > self.eph:
+            return False
+        return all(self.ext.get(k, 0) >= v for k, v in item.ext.items())
+
+    def holds_with(self, item: Item, used: Resources) -> bool:
+        """Room for ``item`` next to ``used``."""
+        total = used + item.requests
+        if total.cpu > self.cpu or total.memory > self.mem or total.pods > self.pods:
+            return False
+        if total.ephemeral_storage > self.eph:
+            return False
+        return all(self.ext.get(k, 0) >= v for k, v in total.extended)
+
+
+class Pool:
+    __slots__ = ("daemons", "fits", "index", "min_values", "pool", "remaining", "reqs", "types")
+
+    def __init__(self, index: int, pool: NodePool, types: list[InstanceType]) -> None:
+        self.index = index
+        self.pool = pool
+        self.reqs = pool.template_requirements()
+        self.types = types
+        self.fits: dict[str, Fit] = {}
+        self.daemons: list[Pod] = []
+        self.remaining: dict[str, int] | None = None
+        """What the limits leave (None: no limits), after nodes and claims reserved theirs."""
+        self.min_values = any(r.min_values for r in self.reqs.values())
+
+    @property
+    def growable(self) -> bool:
+        """Whether a claim may move to a bigger target in the pass (no limits to reserve
+        against, no minValues to keep)."""
+        return self.remaining is None and not self.min_values
+
+    def start_limits(self, nodes: Sequence[NodeView]) -> None:
+        """Limits minus the capacity of the pool's nodes and in-flight claims."""
+        pool = self.pool
+        if pool.limits is None:
+            return
+        remaining = {name: pool.limits.get(name) for name in pool.limit_names}
+        for node in nodes:
+            if node.nodepool == pool.name:
+                for name in remaining:
+                    remaining[name] -= 1 if name == "nodes" else node.capacity.get(name)
+        self.remaining = remaining
+
+    def limit_ok(self, fit: Fit, released: Mapping[str, int]) -> bool:
+        """Whether ``fit`` stays in the limits once ``released`` (a claim's old reservation)
+        is given back."""
+        if self.remaining is None:
+            return True
+        for name, left in self.remaining.items():
+            want = 1 if name == "nodes" else fit.cap.get(name)
+            if want > left + released.get(name, 0):
+                return False
+        return True
+
+    def reserve(self, held: Mapping[str, int], fit: Fit) -> dict[str, int]:
+        """Swap a claim's reservation ``held`` for ``fit``'s capacity; returns the new one."""
+        if self.remaining is None:
+            return dict(held)
+        for name in self.remaining:
+            self.remaining[name] += held.get(name, 0)
+        reserved = {n: 1 if n == "nodes" else fit.cap.get(n) for n in self.remaining}
+        for name, amount in reserved.items():
+            self.remaining[name] -= amount
+        return reserved
+
+
+def daemon_lands(daemon: Pod, entry: Pool, itype: InstanceType | None) -> bool:
+    """Whether a daemonset pod runs on the pool's nodes (of ``itype``, when given)."""
+    hard = tuple(t for t in entry.pool.taints if t.effect != PREFER_NO_SCHEDULE)
+    if untolerated(hard, daemon.tolerations) is not None:
+        return False
+    for term in daemon.required_terms:
+        if entry.reqs.admit(term, undefined_ok=WELL_KNOWN_LABELS) is not None:
+            continue
+        if itype is None or itype.requirements.conflict(term) is None:
+            return True
+    return False
+
+
+def pools(
+    nodepools: Sequence[NodePool], catalog: Catalog, daemonsets: Sequence[Pod]
+) -> list[Pool]:
+    """The pools in the order new claims are tried: weight desc, then name."""
+    ordered = sorted(nodepools, key=lambda p: (-p.weight, p.name))
+    out: list[Pool] = []
+    for i, pool in enumerate(ordered):
+        reqs = pool.template_requirements()
+        types = [
+            t for t in catalog.instance_types(pool.kubelet) if t.requirements.conflict(reqs) is None
+        ]
+        entry = Pool(i, pool, types)
+        entry.daemons = [d for d in daemonsets if daemon_lands(d, entry, None)]
+        out.append(entry)
+    return out
+
+
+def ports_conflict(wanted: Sequence[HostPort], used: Sequence[HostPort]) -> HostPort | None:
+    for port in wanted:
+        if any(port.conflicts(u) for u in used):
+            return port
+    return None
+
+
+def launch_zones(reqs: Requirements, itype: InstanceType) -> tuple[str, ...]:
+    """Zones a claim of ``itype`` under ``reqs`` could launch in (available offerings)."""
+    zreq, creq = reqs.find(ZONE), reqs.find(CAPACITY_TYPE)
+    return tuple(
+        sorted(
+            {
+                o.zone
+                for o in itype.offerings
+                if o.available
+                and (zreq is None or zreq.has(o.zone))
+                and (creq is None or creq.has(o.capacity_type))
+            }
+        )
+    )
+
+
+def holding(
+    frontier: Sequence[tuple[Fit, float]],
+    cpu: int,
+    mem: int,
+    pods: int,
+    eph: int,
+    ext: Iterable[tuple[str, int]],
+    start: int = 0,
+    ceiling: float = math.inf,
+) -> tuple[int, float] | None:
+    """The first type of ``frontier`` (cheapest first) from ``start`` on whose room holds the
+    amounts, as (position, USD/h); None if none does for at most ``ceiling``."""
+    for i in range(start, len(frontier)):
+        fit, price = frontier[i]
+        if price > ceiling:
+            return None
+        if (
+            fit.cpu >= cpu
+            and fit.mem >= mem
+            and fit.pods >= pods
+            and fit.eph >= eph
+            and (not ext or all(fit.ext.get(k, 0) >= v for k, v in ext))
+        ):
+            return i, price
+    return None
+
+
+class Offerings:
+    """Cached answers about types and prices, per pool and requirements."""
+
+    def __init__(self, backlog: Backlog) -> None:
+        self.backlog = backlog
+        """What is still queued: the target ranking scores types by pods of a size it holds,
+        capped at the pods left."""
+        self.admit_cache: dict[
+            tuple[Requirements, Requirements], tuple[str | None, Requirements]
+        ] = {}
+        self.compat_cache: dict[tuple[int, Requirements], list[Fit]] = {}
+        self.rank_cache: dict[tuple[object, ...], list[tuple[Fit, float, float]]] = {}
+        self.frontier_cache: dict[tuple[int, Requirements], list[tuple[Fit, float]]] = {}
+        self.priced_cache: dict[tuple[int, Requirements], list[tuple[Fit, float]]] = {}
+        self.target_ok: dict[tuple[str, Requirements], bool] = {}
+
+    @staticmethod
+    def fit(entry: Pool, itype: InstanceType) -> Fit:
+        fit = entry.fits.get(itype.name)
+        if fit is None:
+            overhead = Resources()
+            ports: list[HostPort] = []
+            for daemon in entry.daemons:
+                if daemon_lands(daemon, entry, itype):
+                    overhead += daemon.requests + Resources(pods=1)
+                    ports.extend(daemon.host_ports)
+            offering = itype.cheapest(entry.reqs)
+            price = offering.price if offering is not None else math.inf
+            fit = Fit(itype, overhead, tuple(ports), price)
+            entry.fits[itype.name] = fit
+        return fit
+
+    def admit(self, offered: Requirements, wanted: Requirements) -> tuple[str | None, Requirements]:
+        """Why ``offered`` (a pool's or claim's requirements) cannot take ``wanted``, or None
+        and the narrowed requirements."""
+        key = (offered, wanted)
+        hit = self.admit_cache.get(key)
+        if hit is None:
+            reason = offered.admit(wanted, undefined_ok=WELL_KNOWN_LABELS)
+            hit = (reason, offered if reason else offered.intersect(wanted))
+            self.admit_cache[key] = hit
+        return hit
+
+    def type_ok(self, itype: InstanceType, reqs: Requirements) -> bool:
+        key = (itype.name, reqs)
+        hit = self.target_ok.get(key)
+        if hit is None:
+            hit = itype.requirements.conflict(reqs) is None and itype.cheapest(reqs) is not None
+            self.target_ok[key] = hit
+        return hit
+
+    def compatible(self, entry: Pool, reqs: Requirements) -> list[Fit]:
+        key = (entry.index, reqs)
+        hit = self.compat_cache.get(key)
+        if hit is None:
+            hit = [self.fit(entry, t) for t in entry.types if self.type_ok(t, reqs)]
+            self.compat_cache[key] = hit
+        return hit
+
+    def priced(self, entry: Pool, reqs: Requirements) -> list[tuple[Fit, float]]:
+        """Compatible types with their cheapest admitted offering price, cheapest first."""
+        key = (entry.index, reqs)
+        hit = self.priced_cache.get(key)
+        if hit is None:
+            priced = []
+            for fit in self.compatible(entry, reqs):
+                offering = fit.type.cheapest(reqs)
+                assert offering is not None  # compatible keeps only types with one
+                priced.append((offering.price, fit.type.name, fit))
+            priced.sort(key=lambda p: (p[0], p[1]))
+            hit = [(fit, price) for price, _, fit in priced]
+            self.priced_cache[key] = hit
+        return hit
+
+    def frontier(self, entry: Pool, reqs: Requirements) -> list[tuple[Fit, float]]:
+        """Compatible types no other compatible type beats on price *and* every resource.
+
+        A dominated type can never be the better target, so the ranking only scores the
+        frontier. Pools with limits keep every type: a bigger dominating type may not fit the
+        remaining limits when the dominated one does.
+        """
+        key = (entry.index, reqs)
+        hit = self.frontier_cache.get(key)
+        if hit is not None:
+            return hit
+        priced = self.priced(entry, reqs)
+        if entry.remaining is not None:
+            hit = priced
+        else:
+            kept: list[tuple[Fit, float]] = []
+            for fit, price in priced:
+                if not any(
+                    k.cpu >= fit.cpu
+                    and k.mem >= fit.mem
+                    and k.pods >= fit.pods
+                    and k.eph >= fit.eph
+                    and k.ports == fit.ports
+                    and all(k.ext.get(n, 0) >= v for n, v in fit.ext.items())
+                    for k, _ in kept
+                ):
+                    kept.append((fit, price))
+            hit = kept
+        self.frontier_cache[key] = hit
+        return hit
+
+    def ranked(self, entry: Pool, reqs: Requirements, item: Item) -> list[tuple[Fit, float, float]]:
+        """Candidate targets for a claim opened by ``item``, best first.
+
+        A type's score is its price over how many pods of ``item``'s size it holds (whole pods,
+        at most the number of pods still queued): the price per pod of filling it with pods like
+        this one. So a pod goes to the type whose shape suits it (cpu-heavy pods to cpu-cheap
+        types, memory-heavy to memory-cheap), a type that wastes a fraction of a pod pays for
+        it, and near the end of the queue a type bigger than what is left does too. Sizes are
+        bucketed (5 % steps, rounded up) so the ranking is cached and computed rarely.
+        """
+        cpu, mem, left = self.backlog.sizes(item)
+        key = (entry.index, reqs, cpu, mem, left, item.eph, tuple(item.ext.items()))
+        hit = self.rank_cache.get(key)
+        if hit is None:
+            scored = []
+            icpu, imem, ieph, iext = item.cpu, item.mem, item.eph, item.ext
+            for fit, price in self.frontier(entry, reqs):
+                if fit.cpu < icpu or fit.mem < imem or fit.pods < 1 or fit.eph < ieph:
+                    continue
+                if iext and any(fit.ext.get(k, 0) < v for k, v in iext.items()):
+                    continue
+                held = min(fit.cpu // cpu, fit.mem // mem, fit.pods, left)
+                scored.append((price / max(held, 1), fit.type.name, fit, price))
+            scored.sort(key=lambda s: (s[0], s[1]))
+            hit = [(s[2], s[3], s[0]) for s in scored]
+            self.rank_cache[key] = hit
+        return hit
+
+    def bar(self, item: Item, entry: Pool) -> float:
+        """The most a claim of ``entry`` may cost per pod of ``item``'s size to be filled.
+
+        Filling a claim whose type is expensive *for pods like this one* can cost more than
+        opening a claim of the type that suits the pod, so a claim opened in this pass
+        qualifies only when its target's price per pod of this size is within ``TOLERANCE`` of
+        the best target's (see ``ranked``).
+        """
+        ranked = self.ranked(entry, entry.reqs, item)
+        return ranked[0][2] * (1 + TOLERANCE) if ranked else math.inf
+
+    def alone(self, item: Item, entry: Pool) -> float:
+        """USD/h of the cheapest node of ``entry`` that holds ``item`` by itself."""
+        r = item.requests
+        frontier = self.frontier(entry, entry.reqs)
+        found = holding(frontier, r.cpu, r.memory, 1, r.ephemeral_storage, r.extended)
+        return found[1] if found is not None else math.inf
+
+    def min_values_short(self, entry: Pool, reqs: Requirements, used: Resources) -> str | None:
+        """Why the types that would still hold ``used`` keep too few distinct values for a
+        requirement with minValues (the Strict policy), or None."""
+        wanted = [r for r in reqs.values() if r.min_values]
+        if not wanted:
+            return None
+        fits = [
+            f for f in self.compatible(entry, reqs) if (used + f.overhead).fits(f.type.allocatable)
+        ]
+        for req in wanted:
+            seen = set()
+            for f in fits:
+                value = f.type.requirements.get(req.key)
+                if value is not None and value.single_value() is not None:
+                    seen.add(value.single_value())
+            if len(seen) < (req.min_values or 0):
+                return f"minValues {req.min_values} for {req.key} (only {len(seen)} fit)"
+        return None
