@@ -59,4 +59,6 @@ class Bin:
         """An untolerated taint or a host port clash: never for pods of this attempt."""
         if blocking(self.taints, attempt) is not None:
             return True
-        return bool(attempt.host_ports) and ports_conflict(attempt.host_ports, self.ports) is not None
+        return (
+            bool(attempt.host_ports) and ports_conflict(attempt.host_ports, self.ports) is not None
+        )

@@ -30,7 +30,18 @@ for a type cut for other sizes."""
 class Fit:
     """An instance type as seen from one pool: room left after that pool's daemonsets."""
 
-    __slots__ = ("cap", "cpu", "eph", "ext", "mem", "overhead", "pod_price", "pods", "ports", "type")
+    __slots__ = (
+        "cap",
+        "cpu",
+        "eph",
+        "ext",
+        "mem",
+        "overhead",
+        "pod_price",
+        "pods",
+        "ports",
+        "type",
+    )
 
     def __init__(
         self,
@@ -138,9 +149,7 @@ def daemon_lands(daemon: Pod, entry: Pool, itype: InstanceType | None) -> bool:
     return False
 
 
-def pools(
-    nodepools: Sequence[NodePool], catalog: Catalog, daemonsets: Sequence[Pod]
-) -> list[Pool]:
+def pools(nodepools: Sequence[NodePool], catalog: Catalog, daemonsets: Sequence[Pod]) -> list[Pool]:
     """The pools in the order new claims are tried: weight desc, then name."""
     ordered = sorted(nodepools, key=lambda p: (-p.weight, p.name))
     out: list[Pool] = []

@@ -1,7 +1,8 @@
 """A second packing of interchangeable pods, bin by bin, for the repack pass (``repack``).
 
-Owns ``Box``, ``Size``, ``unit_prices`` and ``cover``. The scheduler packs pod by pod, in queue order: a new claim's type is
-chosen for the pod that opens it, and later pods fill whatever claims are open. For pods with
+Owns ``Box``, ``Size``, ``unit_prices`` and ``cover``. The scheduler packs pod by pod, in queue
+order: a new claim's type is chosen for the pod that opens it, and later pods fill whatever
+claims are open. For pods with
 nothing that ties them to a node (no topology, affinity, host ports or node requirements of
 their own) the order does not matter, and packing one *node* at a time does better:
 

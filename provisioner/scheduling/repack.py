@@ -72,7 +72,8 @@ def repack(
     fresh: list[NewClaim] = []
     for index, (box, members) in enumerate(best[1]):
         fit = frontier[box][0]
-        claim = NewClaim(names[index] if index < len(names) else name(), serial + index, entry, reqs, fit)
+        claim_name = names[index] if index < len(names) else name()
+        claim = NewClaim(claim_name, serial + index, entry, reqs, fit)
         claim.pods_placed = [pods[i] for i in members]
         used = Resources()
         for p in claim.pods_placed:

@@ -155,8 +155,7 @@ class Scheduler:
             if not allowed:
                 return "no zone satisfies the pod's topology constraints"
             options = [
-                reqs.add(Requirement.any_of(ZONE, (z,)))
-                for z in shape.topology.pick_zone(allowed)
+                reqs.add(Requirement.any_of(ZONE, (z,))) for z in shape.topology.pick_zone(allowed)
             ]
         no_room = no_limit = False
         for zreqs in options:
