@@ -22,6 +22,7 @@ from provisioner.scheduling.offerings import (
     holding,
     launch_zones,
     ports_conflict,
+    unpack,
 )
 from provisioner.scheduling.preferences import Attempt
 from provisioner.scheduling.queue import Item
@@ -146,13 +147,7 @@ class NewClaim(Bin):
             cpu=fit.cpu, memory=fit.mem, pods=fit.pods, ephemeral_storage=fit.eph,
             extended=tuple(sorted(fit.ext.items())),
         ) - self.used  # fmt: skip
-        self.cpu, self.mem, self.pods, self.eph = (
-            room.cpu,
-            room.memory,
-            room.pods,
-            room.ephemeral_storage,
-        )
-        self.ext = dict(room.extended)
+        self.cpu, self.mem, self.pods, self.eph, self.ext = unpack(room)
 
     def grow(self, fit: Fit, lanes: Lanes) -> None:
         """Move to a bigger target (``step`` checked its zones and ports)."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from provisioner.model import NodeView
 from provisioner.resources import Resources
 from provisioner.scheduling.bins import Bin
+from provisioner.scheduling.offerings import unpack
 from provisioner.scheduling.preferences import Attempt
 from provisioner.scheduling.results import Verdict
 from provisioner.scheduling.topology import PodTopology
@@ -42,14 +43,7 @@ class ExistingNode(Bin):
             used += pod.requests
             self.ports.extend(pod.host_ports)
         self.used = used
-        room = node.allocatable - used
-        self.cpu, self.mem, self.pods, self.eph = (
-            room.cpu,
-            room.memory,
-            room.pods,
-            room.ephemeral_storage,
-        )
-        self.ext = dict(room.extended)
+        self.cpu, self.mem, self.pods, self.eph, self.ext = unpack(node.allocatable - used)
         self.zones = (node.zone,) if node.zone else ()
 
     def check(self, attempt: Attempt, topology: PodTopology, zones: set[str] | None) -> Verdict:

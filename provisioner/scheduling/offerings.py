@@ -19,12 +19,18 @@ from provisioner.requirements import Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.queue import Backlog, Item
 
-__all__ = ["Fit", "Offerings", "Pool", "holding", "launch_zones", "ports_conflict"]
+__all__ = ["Fit", "Offerings", "Pool", "holding", "launch_zones", "ports_conflict", "unpack"]
 
 TOLERANCE = 0.10
 """How much dearer per pod than the best target a claim opened in this pass may be and still
 be filled (``Offerings.bar``): 10 % keeps near-ties packing together without letting a pod pay
 for a type cut for other sizes."""
+
+
+def unpack(room: Resources) -> tuple[int, int, int, int, dict[str, int]]:
+    """(cpu, memory, pods, ephemeral storage, extended) of ``room``, as the hot loops read
+    them: plain attributes, not a ``Resources`` to add up."""
+    return room.cpu, room.memory, room.pods, room.ephemeral_storage, dict(room.extended)
 
 
 class Fit:
@@ -50,15 +56,8 @@ class Fit:
         ports: tuple[HostPort, ...],
         pool_price: float,
     ):
-        room = itype.allocatable - overhead
         self.type = itype
-        self.cpu, self.mem, self.pods, self.eph = (
-            room.cpu,
-            room.memory,
-            room.pods,
-            room.ephemeral_storage,
-        )
-        self.ext = dict(room.extended)
+        self.cpu, self.mem, self.pods, self.eph, self.ext = unpack(itype.allocatable - overhead)
         self.overhead = overhead
         self.ports = ports
         self.cap = itype.capacity

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner import NodeClaimPlan, Pod, SimulationResult, simulate
+from provisioner import Pod
 from provisioner.labels import ZONE
+from provisioner.scheduling import NodeClaimPlan, SimulationResult, simulate
 
 from ..brute_force import CATALOG
 from ..builders import pod_dict

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner import Pod, simulate
+from provisioner import Pod
 from provisioner.labels import ZONE
+from provisioner.scheduling import simulate
 
 from ..brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
 from ..builders import ON_DEMAND, nodepool, pod, types_in

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner import simulate
 from provisioner.labels import HOSTNAME
+from provisioner.scheduling import simulate
 
 from ..brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
 from ..builders import ON_DEMAND, nodepool, pod, types_in

@@ -1,16 +1,15 @@
-"""The scheduler loop: cheapest packing, pool weight order, what happens with no pool."""
+"""The scheduler loop: cheapest packing, pool weight order, what happens with no pool, and the
+question disruption asks (the cluster without some nodes)."""
 
 from __future__ import annotations
 
 import pytest
 
-from provisioner import (
-    Resources,
-)
+from provisioner import Resources, pod_from_k8s
 from provisioner.labels import NODEPOOL
 
-from ..builders import ON_DEMAND, nodepool, pod, pods, types_in
-from .support import run
+from ..builders import ON_DEMAND, node, nodepool, pod, pods, types_in
+from .support import bound, run
 
 
 def test_five_pods_get_the_cheapest_packing() -> None:
@@ -61,3 +60,18 @@ def test_max_pods_is_respected() -> None:
     pool = nodepool(requirements=[ON_DEMAND, types_in("m5.xlarge")], kubelet={"maxPods": 3})
     result = run(pods("p", 7, "10m", "16Mi"), [pool])
     assert sorted(len(c.pods) for c in result.new_claims) == [1, 3, 3]
+
+
+def test_without_a_node_its_pods_go_to_the_others_then_to_new_claims() -> None:
+    # Disruption's question, asked as the package docstring says: the cluster without the
+    # candidate (a reduced node list) and the candidate's pods as the pods to place.
+    pool = nodepool(requirements=[ON_DEMAND, types_in("c5.large")])
+    displaced = [bound(f"d-{i}", "1") for i in range(3)]
+    keeper = node("n2", cpu="4", labels={NODEPOOL: "default"}, bound=[bound("k", "1500m")])
+    result = run([pod_from_k8s(d) for d in displaced], [pool], nodes=[keeper])
+    # n2 has 2.5 CPUs left: two of the three move there, the third needs a new c5.large.
+    assert sorted(n for _, n in result.placed) == ["n2", "n2"]
+    [claim] = result.new_claims
+    assert len(claim.pods) == 1
+    assert claim.instance_types[0].name == "c5.large"
+    assert result.unschedulable == ()
