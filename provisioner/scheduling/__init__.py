@@ -59,14 +59,14 @@ pod-affinity term; the lightest preferred anti-affinity term; the heaviest prefe
 node-affinity term (the next heaviest becomes required); a ScheduleAnyway spread constraint;
 finally tolerate PreferNoSchedule taints (only when some pool or node has one).
 
-Packing (``offerings``, ``claims``): a new NodeClaim is packed against one *target* instance
-type, chosen for the pod that opens it as the type with the lowest price per pod of that pod's
-size (price over how many such pods fit, at most the number still queued), among types that
-fit the pod plus daemonset overhead, have an available offering the requirements admit, and
-stay inside the pool's limits. Types that another type beats on price and every resource are
-never targets. After the pass each claim's options shrink to every compatible type that fits
-what was packed, sorted by cheapest compatible available offering; the launch takes the first,
-the provider falls back along the list.
+Packing (``pools``, ``offerings``, ``claims``): a new NodeClaim is packed against one *target*
+instance type, chosen for the pod that opens it as the type with the lowest price per pod of
+that pod's size (price over how many such pods fit, at most the number still queued), among
+types that fit the pod plus daemonset overhead, have an available offering the requirements
+admit, and stay inside the pool's limits. Types that another type beats on price and every
+resource are never targets. After the pass each claim's options shrink to every compatible type
+that fits what was packed, sorted by cheapest compatible available offering; the launch takes
+the first, the provider falls back along the list.
 
 Repacking (``repack``, ``packing``; cost): when the pass is done, a pool's claims that hold only
 *free* pods (no node requirements, host ports, tolerated PreferNoSchedule, topology or affinity
@@ -91,9 +91,9 @@ Topology (zone and hostname keys): see ``topology``. A claim whose pods carry a 
 is pinned to one zone (the least-loaded allowed one for spread, else the first by name).
 Hostname spread treats a new node's count as 0, so a new claim can always take one more pod.
 
-Modules: ``scheduler`` (the loop), ``queue``, ``preferences``, ``topology``, ``offerings``,
-``bins`` / ``existing`` / ``claims`` (the two kinds of node a pod can go on), ``shapes``,
-``repack`` / ``packing``, ``results``. Only the names below are the package's surface.
+Modules: ``scheduler`` (the loop), ``queue``, ``preferences``, ``topology``, ``pools``,
+``offerings``, ``bins`` / ``existing`` / ``claims`` (the two kinds of node a pod can go on),
+``shapes``, ``repack`` / ``packing``, ``results``. Only the names below are the package's surface.
 """
 
 from provisioner.scheduling.results import NodeClaimPlan, SimulationResult

@@ -15,15 +15,8 @@ from provisioner.labels import ZONE
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.bins import Bin
-from provisioner.scheduling.offerings import (
-    Fit,
-    Offerings,
-    Pool,
-    holding,
-    launch_zones,
-    ports_conflict,
-    unpack,
-)
+from provisioner.scheduling.offerings import Offerings, holding, launch_zones, ports_conflict
+from provisioner.scheduling.pools import Fit, Pool, unpack
 from provisioner.scheduling.preferences import Attempt
 from provisioner.scheduling.queue import Item
 from provisioner.scheduling.results import NodeClaimPlan, Verdict

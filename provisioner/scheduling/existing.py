@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from provisioner.model import NodeView
 from provisioner.resources import Resources
 from provisioner.scheduling.bins import Bin
-from provisioner.scheduling.offerings import unpack
+from provisioner.scheduling.pools import unpack
 from provisioner.scheduling.preferences import Attempt
 from provisioner.scheduling.results import Verdict
 from provisioner.scheduling.topology import PodTopology

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from provisioner.requirements import Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.claims import PRICE_SLACK, NewClaim
-from provisioner.scheduling.offerings import Offerings, Pool
+from provisioner.scheduling.offerings import Offerings
 from provisioner.scheduling.packing import MISSES, WIDTH, Box, Size, cover, unit_prices
+from provisioner.scheduling.pools import Pool
 
 __all__ = ["BUDGET", "repack"]
 

@@ -20,9 +20,10 @@ from provisioner.requirements import Requirement, Requirements
 from provisioner.scheduling.bins import Bin
 from provisioner.scheduling.claims import Lanes, NewClaim
 from provisioner.scheduling.existing import ExistingNode
-from provisioner.scheduling.offerings import Fit, Offerings, Pool, ports_conflict
-from provisioner.scheduling.offerings import pools as make_pools
-from provisioner.scheduling.preferences import Attempt, blocking, ladder
+from provisioner.scheduling.offerings import Offerings, ports_conflict
+from provisioner.scheduling.pools import Fit, Pool, offered_zones
+from provisioner.scheduling.pools import pools as make_pools
+from provisioner.scheduling.preferences import Attempt, ladder
 from provisioner.scheduling.queue import Backlog, Item
 from provisioner.scheduling.repack import repack
 from provisioner.scheduling.results import NodeClaimPlan, SimulationResult, Verdict
@@ -63,7 +64,8 @@ class Scheduler:
             for taints in [*(p.taints for p in nodepools), *(n.taints for n in nodes)]
             for t in taints
         )
-        self.topology = Topology(zones=self._zones(nodes), pending=pending, nodes=nodes)
+        zones = {n.zone for n in nodes if n.zone} | offered_zones(self.pools)
+        self.topology = Topology(zones=zones, pending=pending, nodes=nodes)
         self.backlog = Backlog(pending)
         self.offers = Offerings(self.backlog)
         self.existing: list[ExistingNode] = []
@@ -79,17 +81,6 @@ class Scheduler:
                 self.topology.record_running(pod, b.name, b.zones)
         for entry in self.pools:
             entry.start_limits(nodes)
-
-    def _zones(self, nodes: Sequence[NodeView]) -> set[str]:
-        """Zones of the nodes, and of every available offering a pool's types admit."""
-        zones = {n.zone for n in nodes if n.zone}
-        for entry in self.pools:
-            zreq = entry.reqs.get(ZONE)
-            for t in entry.types:
-                for o in t.offerings:
-                    if o.available and (zreq is None or zreq.has(o.zone)):
-                        zones.add(o.zone)
-        return zones
 
     def _shape(self, pod: Pod, attempt: Attempt) -> Shape:
         key = (pod.namespace, frozenset(pod.labels.items()), attempt)
@@ -131,17 +122,7 @@ class Scheduler:
     def _new_claim(self, item: Item, shape: Shape, entry: Pool, zones: set[str] | None) -> str:
         """Open a claim on ``entry`` for ``item``; returns "" on success or why not."""
         attempt = shape.attempt
-        cached = shape.pool_cache.get(entry.index)
-        if cached is None:
-            taint = blocking(entry.pool.taints, attempt)
-            if taint is not None:
-                cached = (f"taint {taint} not tolerated", entry.reqs)
-            else:
-                cached = self.offers.admit(entry.reqs, attempt.requirements)
-                if cached[0] is not None:
-                    cached = (f"incompatible requirement {cached[0]}", entry.reqs)
-            shape.pool_cache[entry.index] = cached
-        reason, reqs = cached
+        reason, reqs = shape.pool_verdict(entry, self.offers)
         if reason is not None:
             return reason
         name = f"{entry.pool.name}-{self.claim_count.get(entry.pool.name, 0) + 1}"
