@@ -23,9 +23,9 @@ from provisioner.scheduling.queue import Backlog, Item
 __all__ = ["Offerings", "holding", "launch_zones", "ports_conflict"]
 
 TOLERANCE = 0.10
-"""How much dearer per pod than the best target a claim opened in this pass may be and still
-be filled (``Offerings.bar``): 10 % keeps near-ties packing together without letting a pod pay
-for a type cut for other sizes."""
+"""How much dearer per pod of a size than the best target a claim's target may be for that pod
+to fill it (``Offerings.bar``): a little slack lets near-ties share claims, a lot would let a
+pod fill a claim whose type suits other sizes and cost more than a claim of its own."""
 
 
 def ports_conflict(wanted: Sequence[HostPort], used: Sequence[HostPort]) -> HostPort | None:

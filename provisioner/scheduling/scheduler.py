@@ -33,15 +33,17 @@ from provisioner.scheduling.topology import Topology
 __all__ = ["Scheduler", "simulate"]
 
 SHORTLIST = 8
-"""Claims with room compared per pod and lane (``Scheduler._try_bins``): enough to find a
-snug fit, few enough that a lane of thousands of open claims costs no more than eight."""
+"""Claims with room compared per pod and lane (``Scheduler._try_bins``). A bound on the work
+per pod, whatever the number of open claims; more compares buy little packing for their cost
+(the trade is measured by bench/provisioner_sim.py)."""
 CHEAP_VISITS = 64
-"""Claims looked at per pod by ``Scheduler._try_cheap``, newest of each lane first: the newest
-are the least full, and the join-or-grow step is only worth a bounded look."""
+"""Claims looked at per pod by ``Scheduler._try_cheap``, newest of each lane first (the ones
+most likely to have room): the join-or-grow look is a bounded extra before a new claim."""
 CHEAP_CHECKS = 2 * SHORTLIST
-"""Of those, how many get the (costlier) price step computed."""
+"""Of those, how many get the price step (``NewClaim.step``, a frontier scan) computed."""
 COMPACT_AFTER = 64
-"""Dead bins a shape remembers before its candidate lists are rebuilt without them."""
+"""Dead bins a shape remembers before its candidate lists are rebuilt without them: a rebuild
+walks every list, so it waits until enough entries are dead to be worth dropping."""
 
 # Plain globals: reading an enum member off its class costs several times a global lookup,
 # and verdicts are compared for every node and claim a pod is tried on.
@@ -49,6 +51,8 @@ _OK, _PERMANENT = Verdict.OK, Verdict.PERMANENT
 
 
 class Scheduler:
+    """One pass over one batch: build it, call ``run`` once."""
+
     def __init__(
         self,
         *,
