@@ -47,7 +47,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from provisioner import Catalog, NodePool, Pod, nodepool_from_k8s, pod_from_k8s, simulate
+from provisioner import Catalog, NodePool, Pod, nodepool_from_k8s, pod_from_k8s
+from provisioner.scheduling import simulate
 
 MIB = 2**20
 ZONE = "topology.kubernetes.io/zone"

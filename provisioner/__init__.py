@@ -7,7 +7,7 @@ The pure core (no I/O) and, on top of it, the controllers that talk to Kubernete
 - ``requirements``: the node-requirement algebra (In, NotIn, Exists, DoesNotExist, Gt, Lt).
 - ``model``, ``parsing``: frozen views of Pods, NodePools, Nodes and their Kubernetes JSON boundary.
 - ``catalog``: AWS instance types, offerings, prices and allocatable (packaged data).
-- ``topology``, ``simulate``: the scheduling simulation.
+- ``scheduling``: the scheduling simulation (one module per concept; ``simulate`` is its face).
 - ``errors``: the error tree.
 
 Controllers (``updraft provisioner`` wires them; import them from their modules):
@@ -43,7 +43,7 @@ from provisioner.parsing import node_from_k8s, nodepool_from_k8s, pod_from_k8s, 
 from provisioner.quantity import format_cpu, format_quantity, parse_quantity, to_millis, to_units
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
-from provisioner.scheduling.simulate import NodeClaimPlan, SimulationResult, simulate
+from provisioner.scheduling import NodeClaimPlan, SimulationResult, simulate
 
 __all__ = [
     "AffinityTerm",

@@ -30,7 +30,7 @@ from provisioner.parsing import node_from_k8s, nodepool_from_k8s
 from provisioner.quantity import format_cpu, format_quantity
 from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import CPU, Resources
-from provisioner.scheduling.simulate import NodeClaimPlan
+from provisioner.scheduling import NodeClaimPlan
 
 __all__ = [
     "API_VERSION",

@@ -37,7 +37,7 @@ from provisioner.objects import (
     nodeclaim_from_plan,
 )
 from provisioner.parsing import pod_from_k8s, pod_from_template
-from provisioner.scheduling.simulate import SimulationResult, simulate
+from provisioner.scheduling import SimulationResult, simulate
 
 __all__ = ["Provisioning"]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner import Catalog, Requirement, Requirements, simulate
+from provisioner import Catalog, Requirement, Requirements
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.objects import (
@@ -28,6 +28,7 @@ from provisioner.objects import (
     with_condition,
 )
 from provisioner.parsing import requirements_from_k8s
+from provisioner.scheduling import simulate
 
 from .builders import pods
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner import Pod, simulate
+from provisioner import Pod
 from provisioner.labels import ZONE
+from provisioner.scheduling import simulate
 
-from .brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
-from .builders import ON_DEMAND, nodepool, pod, types_in
+from ..brute_force import CATALOG, GRAVITON, brute_force, holds, priced_types
+from ..builders import ON_DEMAND, nodepool, pod, types_in
 
 # (cpu millicores, memory MiB) per pod; before claims could be joined at no extra cost or grown
 # into a bigger type, the pass cost $0.314/h, $0.426/h, $0.503/h, $0.376/h and $0.281/h for them
