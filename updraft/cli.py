@@ -12,10 +12,11 @@ import asyncio
 import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from keda import GrpcSettings, TlsFiles
 from kits.durations import format_duration, parse_duration
-from kube import LeaderSettings
+from kube import ConnectSettings, LeaderSettings
 from provisioner.controllers.manager import ProvisionerSettings
 from updraft import __version__, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
@@ -24,14 +25,25 @@ from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, s
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (an integer 0-65535)")
     return port
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 2, like every start-up failure;
+    the full usage is one `--help` away."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="updraft",
         description="Kubernetes autoscaling: external/custom metrics API, KEDA external scaler, "
         "node provisioner.",
@@ -80,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig",
         type=Path,
         help="the cluster to watch MetricSources in and delegate auth to "
-        "(default: the pod's service account)",
+        "(default: $KUBECONFIG, else the pod's service account)",
     )
+    _add_apiserver_wait(a)
     a.add_argument(
         "--requestheader-client-ca-file",
         type=Path,
@@ -279,6 +292,7 @@ def _adapter_settings(
         namespace=args.service_namespace,
         standalone_config=args.standalone_config,
         kubeconfig=args.kubeconfig,
+        connect=ConnectSettings(wait=args.apiserver_wait),
         insecure_no_auth=args.insecure_no_auth,
         requestheader_client_ca=args.requestheader_client_ca_file,
         requestheader_allowed_names=names,
@@ -308,8 +322,11 @@ def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "provisioner", help="launch nodes for pending pods (NodePools, NodeClaims) and /metrics"
     )
     p.add_argument(
-        "--kubeconfig", type=Path, help="the cluster (default: the pod's service account)"
+        "--kubeconfig",
+        type=Path,
+        help="the cluster (default: $KUBECONFIG, else the pod's service account)",
     )
+    _add_apiserver_wait(p)
     p.add_argument("--cloud-provider", required=True, choices=CLOUD_PROVIDERS)
     _add_metrics_flags(p)
     _add_duration(
@@ -345,6 +362,15 @@ def _add_metrics_flags(flags: argparse._ActionsContainer) -> None:
         type=_port,
         default=METRICS_PORT,
         help="/metrics, /healthz, /readyz; 0 disables (default: %(default)s)",
+    )
+
+
+def _add_apiserver_wait(flags: argparse._ActionsContainer) -> None:
+    _add_duration(
+        flags,
+        "--apiserver-wait",
+        default=ConnectSettings.wait,
+        help="how long start-up retries an apiserver that does not answer before exiting 2",
     )
 
 
