@@ -317,7 +317,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_provisioner(commands: argparse._SubParsersAction[_Parser]) -> None:
     p = commands.add_parser(
         "provisioner", help="launch nodes for pending pods (NodePools, NodeClaims) and /metrics"
     )
