@@ -74,16 +74,18 @@ async def run_provisioner(
     stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
+        if settings.metrics_port:
+            # First: a taken port fails at once, and /healthz answers while the apiserver is
+            # still being waited for.
+            await serve_metrics(
+                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+            )
         api = await open_cluster(stack, kubeconfig=settings.kubeconfig, settings=settings.connect)
         controller = ProvisionerController(
             api, _provider(settings.cloud_provider, api), settings.controller
         )
         controller.start()
         stack.push_async_callback(controller.close)
-        if settings.metrics_port:
-            await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
-            )
         synced = asyncio.create_task(controller.state.wait_synced())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({synced, stopping}, return_when=asyncio.FIRST_COMPLETED)
