@@ -3,6 +3,7 @@
 updraft serve        the metrics API (aggregated external/custom metrics) and the KEDA gRPC
                      external scaler, in one process sharing one cache
 updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
+updraft validate     check Updraft objects in YAML files offline
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from updraft import __version__, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
 from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
+from updraft.validate import validate
 
 
 def _port(text: str) -> int:
@@ -143,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_metrics_flags(s.add_argument_group("process metrics"))
     _add_provisioner(commands)
+    v = commands.add_parser(
+        "validate",
+        help="check MetricSource/NodePool/rules YAML files offline, as the controllers do",
+    )
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
 
 
@@ -400,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
         except StartupError as e:
             print(f"updraft serve: {e}", file=sys.stderr)
             return 2
+    elif args.command == "validate":
+        oks, problems = validate(args.files)
+        for line in oks:
+            print(line)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 2 if problems else 0
     elif args.command == "provisioner":
         try:
             asyncio.run(run_provisioner(provisioner_settings(args)))
