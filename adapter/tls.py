@@ -181,7 +181,8 @@ def ensure_self_signed(
     directory: Path, *, service: str, namespace: str, clock: Clock | None = None
 ) -> SelfSignedPair:
     """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
-    `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
+    `<service>.<namespace>.svc` (and `<service>.<namespace>`, the short name a KEDA
+    `scalerAddress` may use), `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
     certificate means the APIService must trust this generated CA (or skip TLS verification)."""
     pair = SelfSignedPair(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     if pair.ca_file.exists() and pair.cert_file.exists() and pair.key_file.exists():
@@ -238,6 +239,7 @@ def ensure_self_signed(
                 [
                     x509.DNSName(dns_name),
                     x509.DNSName(f"{dns_name}.cluster.local"),
+                    x509.DNSName(f"{service}.{namespace}"),
                     x509.DNSName("localhost"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 ]

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kube import Api, ConfigError, LeaderSettings, connect
+from kube import Api, ConnectSettings, LeaderSettings
 from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
@@ -26,6 +26,7 @@ from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
     StartupError,
+    open_cluster,
     serve_metrics,
     stop_on_signals,
 )
@@ -39,7 +40,8 @@ CLOUD_PROVIDERS = ("kwok",)
 class ProvisionRunSettings:
     cloud_provider: str
     kubeconfig: Path | None = None
-    """None: the pod's service account (in-cluster)."""
+    """None: `$KUBECONFIG`, else the pod's service account (in-cluster)."""
+    connect: ConnectSettings = field(default_factory=ConnectSettings)
     metrics_host: str = METRICS_HOST
     metrics_port: int = METRICS_PORT
     controller: ProvisionerSettings = field(default_factory=ProvisionerSettings)
@@ -70,23 +72,20 @@ async def run_provisioner(
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     stop = stop if stop is not None else stop_on_signals()
-    try:
-        api_client = await connect(str(settings.kubeconfig) if settings.kubeconfig else None)
-    except ConfigError as e:
-        raise StartupError(str(e)) from None
     ready = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(api_client.close)
-        api = Api(api_client)
+        if settings.metrics_port:
+            # First: a taken port fails at once, and /healthz answers while the apiserver is
+            # still being waited for.
+            await serve_metrics(
+                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+            )
+        api = await open_cluster(stack, kubeconfig=settings.kubeconfig, settings=settings.connect)
         controller = ProvisionerController(
             api, _provider(settings.cloud_provider, api), settings.controller
         )
         controller.start()
         stack.push_async_callback(controller.close)
-        if settings.metrics_port:
-            await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
-            )
         synced = asyncio.create_task(controller.state.wait_synced())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({synced, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -113,6 +112,7 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
     return ProvisionRunSettings(
         cloud_provider=args.cloud_provider,
         kubeconfig=args.kubeconfig,
+        connect=ConnectSettings(wait=args.apiserver_wait),
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         controller=ProvisionerSettings(
