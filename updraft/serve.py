@@ -29,7 +29,7 @@ from adapter import (
     ensure_self_signed,
 )
 from adapter.auth import Authenticator, Authorizer
-from adapter.controller import MetricSourceController
+from adapter.controller import ControllerSettings, MetricSourceController
 from adapter.kubeauth import (
     KubeAccessReviewer,
     KubeTokenReviewer,
@@ -148,6 +148,8 @@ class AdapterSettings:
     the custom group is registered but has no metrics."""
     prometheus_auth: PrometheusAuthFiles = field(default_factory=PrometheusAuthFiles)
     """How the custom-metrics provider authenticates to the rules' Prometheus."""
+    secret_refresh: float = ControllerSettings.secret_refresh
+    """How often healthy MetricSources re-read their `authRef` Secret (`--secret-refresh`)."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,13 @@ async def _adapter(
             front_proxy, BearerTokenAuthenticator(KubeTokenReviewer(api))
         )
         authorizer = SubjectAccessAuthorizer(KubeAccessReviewer(api))
-        controller = MetricSourceController(api, provider, cache, registry)
+        controller = MetricSourceController(
+            api,
+            provider,
+            cache,
+            registry,
+            settings=ControllerSettings(secret_refresh=settings.secret_refresh),
+        )
         controller.start()
         ready = controller.synced.is_set
 
