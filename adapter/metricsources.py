@@ -59,14 +59,25 @@ class _Trigger(_Model):
     """Inline auth values: standalone files only (a cluster keeps them in Secrets)."""
 
 
+MAX_POLLING_INTERVAL = 86400
+"""One day: a value fresh for longer is not autoscaling any more (the CRD has the same bound)."""
+MAX_FAILURE_THRESHOLD = 100
+"""A hundred failed queries (50 minutes at the 30 s default) before the fallback: more is a
+typo, not a policy (the CRD has the same bound)."""
+
+
 class _Fallback(_Model):
-    failure_threshold: int = pydantic.Field(alias="failureThreshold", ge=1)
-    value: float | None = None
+    failure_threshold: int = pydantic.Field(
+        alias="failureThreshold", ge=1, le=MAX_FAILURE_THRESHOLD
+    )
+    value: float | None = pydantic.Field(default=None, allow_inf_nan=False)
 
 
 class _Spec(_Model):
     trigger: _Trigger
-    polling_interval: int = pydantic.Field(default=30, alias="pollingInterval", ge=1)
+    polling_interval: int = pydantic.Field(
+        default=30, alias="pollingInterval", ge=1, le=MAX_POLLING_INTERVAL
+    )
     fallback: _Fallback | None = None
 
 
