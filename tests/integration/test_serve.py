@@ -76,7 +76,8 @@ async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) ->
             name="web", namespace="default", scalerMetadata={"metricSourceRef": "business-hours"}
         )
         named = await stub.GetMetricSpec(by_ref, timeout=5)
-        assert named.metricSpecs[0].metricName.startswith("cron-europe-berlin")
+        # Named by the MetricSource's name, as the metrics API names it.
+        assert named.metricSpecs[0].metricName == "business-hours"
 
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: ASYNC210 - a one-off read in a test
         text = r.read().decode()
@@ -161,3 +162,26 @@ def test_a_bad_standalone_file_stops_startup_naming_the_field(tmp_path: Path) ->
     assert done.returncode == 2
     assert "document 2 (business-hours)" in done.stderr
     assert "spec.trigger.metadata.desiredReplicas" in done.stderr
+
+
+def test_an_empty_standalone_file_stops_startup_naming_the_file(tmp_path: Path) -> None:
+    empty = tmp_path / "sources.yaml"
+    empty.write_text("# MetricSources go here\n")
+    done = subprocess.run(
+        [
+            UPDRAFT,
+            "serve",
+            "--metrics-port=0",
+            "--grpc-port=0",
+            f"--cert-dir={tmp_path}",
+            f"--standalone-config={empty}",
+            "--insecure-no-auth",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"updraft serve: {empty}: holds no MetricSource documents; expected at least one"
+    ]
