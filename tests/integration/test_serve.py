@@ -185,3 +185,26 @@ def test_an_empty_standalone_file_stops_startup_naming_the_file(tmp_path: Path) 
     assert done.stderr.splitlines() == [
         f"updraft serve: {empty}: holds no MetricSource documents; expected at least one"
     ]
+
+
+async def test_a_long_query_gets_a_status_and_one_log_line(updraft: ServerProcess) -> None:
+    port = updraft.ports[2]
+    ca = ssl.create_default_context(cafile=str(updraft.directory / "serving" / "ca.crt"))
+    url = f"https://localhost:{port}/apis/external.metrics.k8s.io/v1beta1/namespaces/default"
+    async with aiohttp.ClientSession() as http:
+        # 10,000 characters of selector: ours to answer, as a Status naming the problem.
+        async with http.get(f"{url}/quarter-hours?labelSelector={'a' * 10_000}=", ssl=ca) as r:
+            assert r.status == 400
+            body = await r.json()
+        assert (body["kind"], body["reason"]) == ("Status", "BadRequest")
+        assert "label selector" in body["message"]
+        # Past any sensible limit: refused before routing, logged in one line per request.
+        for _ in range(3):
+            async with http.get(f"{url}/quarter-hours?x={'a' * 100_000}", ssl=ca) as r:
+                assert r.status == 400
+    assert updraft.stop() == 0
+    lines = updraft.log_path.read_text().splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    refused = [orjson.loads(ln) for ln in lines if "Error handling request" in ln]
+    assert len(refused) == 3
+    assert all(r["level"] == "warning" for r in refused)
