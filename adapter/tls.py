@@ -181,11 +181,11 @@ def ensure_self_signed(
     directory: Path, *, service: str, namespace: str, clock: Clock | None = None
 ) -> SelfSignedPair:
     """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
-    `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
-    certificate means the APIService must trust this generated CA (or skip TLS verification)."""
+    `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at DEBUG only: the caller
+    says once, at WARNING, what the APIService must then trust (this generated CA)."""
     pair = SelfSignedPair(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     if pair.ca_file.exists() and pair.cert_file.exists() and pair.key_file.exists():
-        logger.warning("serving with the self-signed certificate in %s", directory)
+        logger.debug("reusing the self-signed certificate in %s", directory)
         return pair
     directory.mkdir(parents=True, exist_ok=True)
     now = (clock or SystemClock()).now()
@@ -255,11 +255,9 @@ def ensure_self_signed(
     fd = os.open(pair.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(_key_pem(key))
-    logger.warning(
-        "no serving certificate given: generated a self-signed one for %s, localhost and "
-        "127.0.0.1 in %s (CA %s); an APIService must trust that CA or skip TLS verification",
+    logger.debug(
+        "generated a self-signed certificate for %s, localhost and 127.0.0.1 in %s",
         dns_name,
         directory,
-        pair.ca_file,
     )
     return pair

@@ -261,8 +261,10 @@ async def _adapter(
         )
         cert_file, key_file = pair.cert_file, pair.key_file
         log.warning(
-            "no --tls-cert-file given: serving a self-signed certificate; the APIService "
-            "caBundle must hold %s",
+            "no --tls-cert-file given: serving a self-signed certificate for %s.%s.svc; the "
+            "APIService caBundle must hold its CA, %s (keep TLS verification on)",
+            settings.service,
+            settings.namespace,
             pair.ca_file,
         )
     client_cas = (requestheader.client_ca_pem,) if requestheader is not None else ()

@@ -3,6 +3,7 @@ gRPC front door sharing one cache, /metrics, JSON logs, flags, and a clean exit 
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
+from tests.cluster import pki
 from tests.servers.process import ServerProcess, http_ok
 
 UPDRAFT = str(Path(sys.executable).parent / "updraft")
@@ -208,3 +210,53 @@ async def test_a_long_query_gets_a_status_and_one_log_line(updraft: ServerProces
     refused = [orjson.loads(ln) for ln in lines if "Error handling request" in ln]
     assert len(refused) == 3
     assert all(r["level"] == "warning" for r in refused)
+
+
+def test_the_log_is_only_json_lines_even_when_grpc_core_complains(tmp_path: Path) -> None:
+    ca = pki.new_ca(tmp_path, "ca")
+    pair = pki.issue(
+        ca, tmp_path, "grpc", common_name="localhost", dns_names=("localhost",), server=True
+    )
+    server = ServerProcess(
+        name="updraft",
+        binary=UPDRAFT,
+        ports=2,
+        directory=tmp_path,
+        args=lambda ports, _: [
+            "serve",
+            "--grpc-host=127.0.0.1",
+            f"--grpc-port={ports[0]}",
+            f"--grpc-tls-cert={pair.cert}",
+            f"--grpc-tls-key={pair.key}",
+            "--metrics-host=127.0.0.1",
+            f"--metrics-port={ports[1]}",
+            "--secure-port=0",
+        ],
+    )
+    server.start()
+    try:
+        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[1]}/readyz"))
+        # Plaintext HTTP/2 to the TLS port: gRPC's C core reports the failed handshake itself.
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.ports[0]), timeout=5) as s:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(64))
+                s.recv(1024)
+    finally:
+        assert server.stop() == 0
+    # Past the fixture's own "--- start: <argv>" header, everything is the process's output.
+    lines = [ln for ln in server.log_path.read_text().splitlines() if ln.strip()][1:]
+    assert lines
+    for line in lines:
+        assert isinstance(orjson.loads(line), dict), line
+
+
+def test_the_self_signed_certificate_is_announced_once_without_skipping_verification(
+    updraft: ServerProcess,
+) -> None:
+    assert updraft.stop() == 0
+    said = [ln for ln in updraft.log_path.read_text().splitlines() if "self-signed" in ln]
+    assert len(said) == 1, said
+    record = orjson.loads(said[0])
+    assert record["level"] == "warning"
+    assert "caBundle" in record["message"]
+    assert "skip" not in record["message"].lower()
