@@ -246,8 +246,8 @@ class MetricSourceController:
                 next_secret_refresh = loop.time() + self._settings.secret_refresh
             else:
                 for key in list(self._retry):
-                    obj = self._objects.get(key)
-                    if obj is not None:
-                        await self._apply(key, obj)
+                    pending = self._objects.get(key)
+                    if pending is not None:
+                        await self._apply(key, pending)
             await asyncio.gather(*(self._refresh_one(s) for s in self._provider.sources()))
             await asyncio.sleep(self._settings.status_interval)

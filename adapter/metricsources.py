@@ -315,5 +315,7 @@ class MetricSourceProvider:
                 f"MetricSource {namespace}/{source.name} is invalid: {e}"
             ) from None
         return [
-            ExternalSample(metric_name=source.name, value=measurement.value, timestamp=measurement.at)
+            ExternalSample(
+                metric_name=source.name, value=measurement.value, timestamp=measurement.at
+            )
         ]

@@ -570,9 +570,9 @@ async def test_authref_secret_missing_then_created_then_changed(
 
     # Fixed: picked up without touching the MetricSource.
     fixed = secret("prometheus-reader", {"bearerToken": "t0ken"})
-    fixed["metadata"]["resourceVersion"] = (
-        await api.get(SECRETS, "prometheus-reader", namespace)
-    )["metadata"]["resourceVersion"]
+    fixed["metadata"]["resourceVersion"] = (await api.get(SECRETS, "prometheus-reader", namespace))[
+        "metadata"
+    ]["resourceVersion"]
     await api.replace(SECRETS, fixed, namespace)
     await eventually(lambda: condition_with("", "True"), within=60, what="Ready once fixed")
 

@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from adapter.errors import MetricNotFoundError, UnavailableError
 from adapter.metricsources import (
-    InvalidMetricSourceError,
-    MetricSourceProvider,
     MAX_FAILURE_THRESHOLD,
     MAX_POLLING_INTERVAL,
+    InvalidMetricSourceError,
+    MetricSourceProvider,
     UnservableSourceError,
     parse,
     validate,
