@@ -405,7 +405,12 @@ SECRET_KEYS = {
 # scaler type, metadata, the auth keys its Secret holds, whether a real server answers here.
 AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], bool]] = [
     ("prometheus", {"authModes": "bearer"}, {"bearerToken": "t0ken"}, True),
-    ("prometheus", {"authModes": "basic"}, {"username": "reader", "password": "pw"}, True),
+    (
+        "prometheus",
+        {"authModes": "basic"},
+        {"username": "reader", "password": "e2e-password"},
+        True,
+    ),
     (
         "prometheus",
         {"authModes": "custom"},
@@ -415,20 +420,20 @@ AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], bool]] = [
     (
         "redis",
         {"address": UNREACHABLE, "listName": "jobs", "listLength": "5"},
-        {"username": "worker", "password": "pw", "tls": "disable"},
+        {"username": "worker", "password": "e2e-password", "tls": "disable"},
         False,
     ),
     (
         "redis-streams",
         {"address": UNREACHABLE, "stream": "s", "consumerGroup": "g", "pendingEntriesCount": "5"},
-        {"password": "pw"},
+        {"password": "e2e-password"},
         False,
     ),
     (
         "postgresql",
         {"host": "127.0.0.1", "port": "1", "userName": "u", "dbName": "d"}
         | {"query": "select 1", "targetQueryValue": "1"},
-        {"password": "pw"},
+        {"password": "e2e-password"},
         False,
     ),
     (
@@ -440,21 +445,25 @@ AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], bool]] = [
     (
         "rabbitmq",
         {"queueName": "q", "mode": "QueueLength", "value": "5", "protocol": "amqp"},
-        {"host": f"amqp://{UNREACHABLE}/", "username": "u", "password": "pw"},
+        {"host": f"amqp://{UNREACHABLE}/", "username": "u", "password": "e2e-password"},
         False,
     ),
     (
         "aws-sqs-queue",
         {"queueURL": f"http://{UNREACHABLE}/000000000000/q", "awsRegion": "eu-west-1"}
         | {"awsEndpoint": f"http://{UNREACHABLE}"},
-        {"awsAccessKeyID": "AKIDEXAMPLE", "awsSecretAccessKey": "s3cret", "awsSessionToken": "t"},
+        {
+            "awsAccessKeyID": "AKIDEXAMPLE",
+            "awsSecretAccessKey": "s3cret",
+            "awsSessionToken": "e2e-session-token",
+        },
         False,
     ),
     (
         "nats-jetstream",
         {"natsServerAddress": f"nats://{UNREACHABLE}", "account": "$G", "stream": "s"}
         | {"consumer": "c", "lagThreshold": "5"},
-        {"username": "u", "password": "pw"},
+        {"username": "u", "password": "e2e-password"},
         False,
     ),
     (
