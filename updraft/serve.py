@@ -259,14 +259,7 @@ async def _adapter(
             service=settings.service,
             namespace=settings.namespace,
         )
-        cert_file, key_file = pair.cert_file, pair.key_file
-        log.warning(
-            "no --tls-cert-file given: serving a self-signed certificate for %s.%s.svc; the "
-            "APIService caBundle must hold its CA, %s (keep TLS verification on)",
-            settings.service,
-            settings.namespace,
-            pair.ca_file,
-        )
+        cert_file, key_file = pair.cert_file, pair.key_file  # ensure_self_signed warned
     client_cas = (requestheader.client_ca_pem,) if requestheader is not None else ()
     certificate = ServingCertificate(
         ServingSettings(cert_file, key_file, client_ca_pems=client_cas)
