@@ -12,7 +12,7 @@ CODE := updraft adapter keda scalers provisioner kube kits tests bench hack
 .PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
 	@bash hack/setup.sh

@@ -177,16 +177,26 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _announce(pair: SelfSignedPair, dns_name: str, how: str) -> None:
+    logger.warning(
+        "no serving certificate given: %s a self-signed one for %s, localhost and 127.0.0.1; "
+        "the APIService caBundle must hold its CA, %s (keep TLS verification on)",
+        how,
+        dns_name,
+        pair.ca_file,
+    )
+
+
 def ensure_self_signed(
     directory: Path, *, service: str, namespace: str, clock: Clock | None = None
 ) -> SelfSignedPair:
     """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
     `<service>.<namespace>.svc` (and `<service>.<namespace>`, the short name a KEDA
-    `scalerAddress` may use), `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
-    certificate means the APIService must trust this generated CA (or skip TLS verification)."""
+    `scalerAddress` may use), `localhost` and 127.0.0.1. Logged once, at WARNING: the
+    APIService must then trust this generated CA in its caBundle (never skip verification)."""
     pair = SelfSignedPair(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
     if pair.ca_file.exists() and pair.cert_file.exists() and pair.key_file.exists():
-        logger.warning("serving with the self-signed certificate in %s", directory)
+        _announce(pair, f"{service}.{namespace}.svc", "reusing")
         return pair
     directory.mkdir(parents=True, exist_ok=True)
     now = (clock or SystemClock()).now()
@@ -257,11 +267,5 @@ def ensure_self_signed(
     fd = os.open(pair.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(_key_pem(key))
-    logger.warning(
-        "no serving certificate given: generated a self-signed one for %s, localhost and "
-        "127.0.0.1 in %s (CA %s); an APIService must trust that CA or skip TLS verification",
-        dns_name,
-        directory,
-        pair.ca_file,
-    )
+    _announce(pair, dns_name, "generated")
     return pair

@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="standalone mode only: serve every request unauthenticated (loopback trials); "
         "never in a cluster",
     )
+    _add_duration(
+        a,
+        "--secret-refresh",
+        default=AdapterSettings.secret_refresh,
+        help="how often a MetricSource re-reads its authRef Secret (one whose Secret is "
+        "missing or incomplete is retried every 10s)",
+    )
     _add_prometheus_auth(s)
     g = s.add_argument_group("gRPC (KEDA external scaler)")
     g.add_argument(
@@ -305,6 +312,7 @@ def _adapter_settings(
         requestheader_allowed_names=names,
         custom_metrics_config=args.custom_metrics_config,
         prometheus_auth=_prometheus_auth(args, parser),
+        secret_refresh=args.secret_refresh,
     )
 
 

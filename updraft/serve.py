@@ -31,7 +31,7 @@ from adapter import (
     ensure_self_signed,
 )
 from adapter.auth import Authenticator, Authorizer
-from adapter.controller import MetricSourceController
+from adapter.controller import ControllerSettings, MetricSourceController
 from adapter.kubeauth import (
     KubeAccessReviewer,
     KubeTokenReviewer,
@@ -155,6 +155,8 @@ class AdapterSettings:
     the custom group is registered but has no metrics."""
     prometheus_auth: PrometheusAuthFiles = field(default_factory=PrometheusAuthFiles)
     """How the custom-metrics provider authenticates to the rules' Prometheus."""
+    secret_refresh: float = ControllerSettings.secret_refresh
+    """How often healthy MetricSources re-read their `authRef` Secret (`--secret-refresh`)."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,13 @@ async def _adapter(
             front_proxy, BearerTokenAuthenticator(KubeTokenReviewer(api))
         )
         authorizer = SubjectAccessAuthorizer(KubeAccessReviewer(api))
-        controller = MetricSourceController(api, provider, cache, registry)
+        controller = MetricSourceController(
+            api,
+            provider,
+            cache,
+            registry,
+            settings=ControllerSettings(secret_refresh=settings.secret_refresh),
+        )
         controller.start()
         ready = controller.synced.is_set
 
@@ -262,12 +270,7 @@ async def _adapter(
             service=settings.service,
             namespace=settings.namespace,
         )
-        cert_file, key_file = pair.cert_file, pair.key_file
-        log.warning(
-            "no --tls-cert-file given: serving a self-signed certificate; the APIService "
-            "caBundle must hold %s",
-            pair.ca_file,
-        )
+        cert_file, key_file = pair.cert_file, pair.key_file  # ensure_self_signed warned
     client_cas = (requestheader.client_ca_pem,) if requestheader is not None else ()
     certificate = ServingCertificate(
         ServingSettings(cert_file, key_file, client_ca_pems=client_cas)
