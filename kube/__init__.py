@@ -17,7 +17,7 @@ from kube.client import (
     connect,
 )
 from kube.errors import ApiError, ConfigError, ConflictError, GoneError, KubeError, NotFoundError
-from kube.events import record_event
+from kube.events import EventSeries, record_event
 from kube.informer import Event, Informer, InformerSettings, key_of
 from kube.leader import LeaderElector, LeaderSettings
 
@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "Event",
+    "EventSeries",
     "GoneError",
     "Informer",
     "InformerSettings",
