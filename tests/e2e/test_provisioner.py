@@ -755,8 +755,10 @@ async def test_failed_provisioning_is_kept_current_while_the_pod_waits(tenant: T
     await tenant.deployment("huge", 1, cpu="64")
 
     async def refreshed() -> JSON | None:
-        (huge,) = await tenant.pods("huge")
-        for event in await tenant.events(huge["metadata"]["name"], "FailedProvisioning"):
+        pods = await tenant.pods("huge")
+        if len(pods) != 1:
+            return None
+        for event in await tenant.events(pods[0]["metadata"]["name"], "FailedProvisioning"):
             if event.get("count", 1) >= 2 and event["lastTimestamp"] != event["firstTimestamp"]:
                 return event
         return None
