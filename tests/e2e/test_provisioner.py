@@ -767,3 +767,31 @@ async def test_failed_provisioning_is_kept_current_while_the_pod_waits(tenant: T
     assert "no NodePool can run this pod" in event["message"]
     (huge,) = await tenant.pods("huge")
     assert len(await tenant.events(huge["metadata"]["name"], "FailedProvisioning")) == 1
+
+
+async def test_deleting_a_managed_node_drains_it_through_its_nodeclaim(tenant: Tenant) -> None:
+    pool = await _start_pool(tenant, "nodedel")
+    await tenant.deployment("api", 1)
+    (pod,) = await tenant.running("api", 1)
+    node = pod["spec"]["nodeName"]
+    (claim,) = [c["metadata"]["name"] for c in await tenant.claims(pool)]
+
+    async def held() -> bool | None:
+        obj = await tenant.api.get(NODES, node)
+        return True if "updraft.io/termination" in obj["metadata"].get("finalizers", []) else None
+
+    await eventually(held, within=30, what=f"node {node} holding the termination finalizer")
+    _kubectl(tenant.cp, "delete", "node", node, "--wait=false")
+
+    async def claim_deleting() -> bool | None:
+        try:
+            obj = await tenant.api.get(NODECLAIMS, claim)
+        except NotFoundError:
+            return True
+        return True if obj["metadata"].get("deletionTimestamp") else None
+
+    await eventually(claim_deleting, within=30, what=f"NodeClaim {claim} deleted with its node")
+    await _claim_and_node_gone(tenant, claim, node)
+    (after,) = await tenant.running("api", 1)
+    assert after["metadata"]["uid"] != pod["metadata"]["uid"]
+    assert after["spec"]["nodeName"] != node
