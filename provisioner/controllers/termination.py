@@ -248,10 +248,11 @@ class Termination:
             node, {"metadata": {"finalizers": [*meta.finalizers, NODE_FINALIZER]}}
         )
 
-    async def release_orphans(self) -> None:
-        """Untaint nodes whose claim is not being deleted and that no disruption command owns;
-        let go of deleting Nodes that hold our finalizer but have no NodeClaim any more."""
-        owned = set(self._owned())
+    async def release_orphans(self, owned: Collection[str] | None = None) -> None:
+        """Untaint nodes whose claim is not being deleted and that no disruption command owns
+        (``owned``: NodeClaim or Node names; default: what the ``owned`` callback says); let go
+        of deleting Nodes that hold our finalizer but have no NodeClaim any more."""
+        owned = set(self._owned() if owned is None else owned)
         for node in list(self._state.nodes.store.values()):
             meta = ObjectMeta.of(node)
             tainted = _has_taint(node, DISRUPTED_TAINT)
