@@ -27,7 +27,7 @@ from kube.errors import (
     NotFoundError,
     UnreachableError,
 )
-from kube.events import record_event
+from kube.events import EventSeries, record_event
 from kube.informer import Event, Informer, InformerSettings, key_of
 from kube.leader import LeaderElector, LeaderSettings
 
@@ -45,6 +45,7 @@ __all__ = [
     "ConflictError",
     "ConnectSettings",
     "Event",
+    "EventSeries",
     "GoneError",
     "Informer",
     "InformerSettings",

@@ -16,6 +16,7 @@ __all__ = [
     "NODEPOOL",
     "OS",
     "REGION",
+    "UNREGISTERED_TAINT",
     "WELL_KNOWN_LABELS",
     "ZONE",
     "normalize_key",
@@ -31,6 +32,8 @@ WINDOWS_BUILD = "node.kubernetes.io/windows-build"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
 NODEPOOL = "updraft.io/nodepool"
 """Which NodePool a node (or NodeClaim) belongs to: Updraft's name for `karpenter.sh/nodepool`."""
+UNREGISTERED_TAINT = "karpenter.sh/unregistered"
+"""NoExecute taint a node boots with until it has registered (then removed)."""
 CAPACITY_TYPE_SPOT = "spot"
 CAPACITY_TYPE_ON_DEMAND = "on-demand"
 

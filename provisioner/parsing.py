@@ -33,6 +33,7 @@ from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
 
 __all__ = [
+    "label_selector",
     "node_from_k8s",
     "nodepool_from_k8s",
     "pod_from_k8s",
@@ -134,6 +135,11 @@ def _label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements
         _requirement(i, p, node=False) for i, p in _items(exprs, f"{sel_path}.matchExpressions")
     ]
     return Requirements(reqs)
+
+
+def label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
+    """The metav1 LabelSelector at ``obj[key]`` (None when absent), ``path`` naming it in errors."""
+    return _label_selector(obj, key, path)
 
 
 def _node_selector_term(term: Mapping[str, Any], path: str) -> Requirements:

@@ -354,6 +354,12 @@ def _add_provisioner(commands: argparse._SubParsersAction[_Parser]) -> None:
         default=ProvisionerSettings.registration_timeout,
         help="delete a NodeClaim whose node has not registered by then",
     )
+    _add_duration(
+        p,
+        "--event-repeat-interval",
+        default=ProvisionerSettings.event_repeat,
+        help="refresh an Event that stays true (FailedProvisioning, DisruptionBlocked) this often",
+    )
     p.add_argument(
         "--leader-election-namespace",
         default=ProvisionerSettings.lease_namespace,

@@ -107,6 +107,8 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
         raise ValueError("--batch-idle-duration must be positive and at most --batch-max-duration")
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise ValueError(f"--kubeconfig: {args.kubeconfig} is not a readable file")
+    if args.event_repeat_interval <= 0:
+        raise ValueError("--event-repeat-interval must be positive")
     if args.leader_election_lease_duration <= 0:
         raise ValueError("--leader-election-lease-duration must be positive")
     return ProvisionRunSettings(
@@ -119,6 +121,7 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
             batch_idle=args.batch_idle_duration,
             batch_max=args.batch_max_duration,
             registration_timeout=args.registration_timeout,
+            event_repeat=args.event_repeat_interval,
             lease_namespace=args.leader_election_namespace,
             lease_name=args.leader_election_name,
             identity=default_identity(),

@@ -9,6 +9,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "BATCHES",
+    "DRAIN_DURATION",
+    "EVICTIONS",
     "LAUNCHED_COST",
     "LEADER",
     "NODECLAIMS",
@@ -47,4 +49,16 @@ NODECLAIMS_CREATED = Counter(
 )
 LEADER = Gauge(
     "updraft_provisioner_leader", "1 while this replica holds the provisioner's leader lease."
+)
+EVICTIONS = Counter(
+    "updraft_provisioner_evictions",
+    "Pods asked to leave a terminating node, by result: evicted, blocked (429: a PDB), gone "
+    "(the pod was already deleted), failed (any other error), deleted (past the node's "
+    "terminationGracePeriod, deleted directly).",
+    ["result"],
+)
+DRAIN_DURATION = Histogram(
+    "updraft_provisioner_drain_duration_seconds",
+    "Seconds from a NodeClaim's deletion to its node being drained.",
+    buckets=(1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0),
 )
