@@ -3,6 +3,7 @@
 updraft serve        the metrics API (aggregated external/custom metrics) and the KEDA gRPC
                      external scaler, in one process sharing one cache
 updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
+updraft certs        the metrics API's serving certificate, without cert-manager
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from keda import GrpcSettings, TlsFiles
 from kits.durations import format_duration, parse_duration
 from kube import LeaderSettings
 from provisioner.controllers.manager import ProvisionerSettings
-from updraft import __version__, logs
+from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
 from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_metrics_flags(s.add_argument_group("process metrics"))
     _add_provisioner(commands)
+    certs.add_parser(commands)
     return parser
 
 
@@ -380,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         except (StartupError, ValueError) as e:
             print(f"updraft provisioner: {e}", file=sys.stderr)
             return 2
+    elif args.command == "certs":
+        return certs.run(args)
     return 0
 
 
