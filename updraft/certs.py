@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,24 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="an APIService whose spec.caBundle gets the CA (repeatable)",
     )
-    c.add_argument("--kubeconfig", type=Path, help="the cluster (default: in-cluster)")
+    c.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="the cluster (default: $KUBECONFIG, else ~/.kube/config, else in-cluster)",
+    )
     c.add_argument(
         "--rotate", action="store_true", help="issue a new pair even if the Secret's is valid"
     )
+
+
+def default_kubeconfig() -> Path | None:
+    """Where kubectl would look: this command is run from a workstation, like kubectl, more
+    often than from a pod."""
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return Path(listed[0])
+    home = Path.home() / ".kube" / "config"
+    return home if home.is_file() else None
 
 
 def settings_from(args: argparse.Namespace) -> CertsSettings:
@@ -75,7 +90,7 @@ def settings_from(args: argparse.Namespace) -> CertsSettings:
         service=args.service,
         secret=args.secret,
         apiservices=tuple(dict.fromkeys(args.apiservice)),
-        kubeconfig=args.kubeconfig,
+        kubeconfig=args.kubeconfig or default_kubeconfig(),
         rotate=args.rotate,
     )
 
