@@ -290,3 +290,58 @@ async def test_available_apiservice_through_get_raw(
     status, doc = await get_raw(kube, "/apis/external.metrics.k8s.io/v1beta1")
     assert status == 200
     assert doc["kind"] == "APIResourceList"
+
+
+def test_cert_manager_overlay_cross_references() -> None:
+    """cert-manager cannot run here, so its overlay is rendered and its references followed:
+    selfSigned Issuer -> CA Certificate -> CA Issuer -> serving Certificate, written into the
+    Secret the Deployment mounts, for the Service's DNS name, injected into every APIService."""
+    done = subprocess.run(
+        [str(binary_dir() / "kubectl"), "kustomize", str(REPO / "manifests/overlays/cert-manager")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    issuers = {i["metadata"]["name"]: i for i in by_kind["Issuer"]}
+    certificates = {c["metadata"]["name"]: c for c in by_kind["Certificate"]}
+    (deployment,) = by_kind["Deployment"]
+    (service,) = by_kind["Service"]
+    namespace = deployment["metadata"]["namespace"]
+    mounted = {
+        v["secret"]["secretName"]
+        for v in deployment["spec"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    }
+    serving = [c for c in certificates.values() if c["spec"]["secretName"] in mounted]
+    assert len(serving) == 1
+    cert = serving[0]
+    assert cert["metadata"]["namespace"] == namespace
+    assert (
+        f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+        in (cert["spec"]["dnsNames"])
+    )
+    assert not cert["spec"].get("isCA")
+    ca_issuer = issuers[cert["spec"]["issuerRef"]["name"]]
+    ca_cert = next(
+        c
+        for c in certificates.values()
+        if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
+    )
+    assert ca_cert["spec"]["isCA"] is True
+    assert "selfSigned" in issuers[ca_cert["spec"]["issuerRef"]["name"]]["spec"]
+    apiservices = by_kind["APIService"]
+    assert {a["metadata"]["name"] for a in apiservices} == {name for name, *_ in APISERVICES}
+    for a in apiservices:
+        assert a["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+            f"{namespace}/{cert['metadata']['name']}"
+        )
+        assert a["spec"]["service"] == {
+            "name": service["metadata"]["name"],
+            "namespace": namespace,
+            "port": 443,
+        }
