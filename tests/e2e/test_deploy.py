@@ -284,6 +284,38 @@ def test_certs_bad_input_exits_2_and_changes_nothing(
     assert secret_cert(deployed.steps.cp) == before
 
 
+def remount(stand_in: StandIn) -> None:
+    """What the kubelet does when the Secret changes: the mounted files follow it."""
+    secret = orjson.loads(
+        kubectl(stand_in.cp, "-n", SYSTEM, "get", "secret/updraft-serving-cert", "-o", "json")
+    )
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        (stand_in.mount / key).write_bytes(base64.b64decode(secret["data"][key]))
+
+
+async def test_rotate_issues_a_new_pair_and_the_metric_stays_served(deployed: Deployed) -> None:
+    (line,) = [line for line in deployed.lines if line.startswith("updraft certs ")]
+    (raw,) = [line for line in deployed.lines if line.startswith("kubectl get --raw")]
+    before = secret_cert(deployed.steps.cp)
+    out = await asyncio.to_thread(deployed.steps.must, f"{line} --rotate")
+    assert ": rotated" in out
+    assert secret_cert(deployed.steps.cp) != before
+    await asyncio.to_thread(remount, deployed.stand_in)
+    ca = base64.b64encode((deployed.stand_in.mount / "ca.crt").read_bytes()).decode()
+    for name, *_ in APISERVICES:
+        bundle = kubectl(
+            deployed.steps.cp, "get", f"apiservice/{name}", "-o", "jsonpath={.spec.caBundle}"
+        )
+        assert bundle == ca, name
+
+    async def served_with_the_new_pair() -> bool | None:
+        done = await asyncio.to_thread(deployed.steps.run, raw)
+        return True if done.returncode == 0 else None
+
+    # The adapter re-reads its files (10 s poll) and the aggregator its caBundle.
+    await eventually(served_with_the_new_pair, within=90, what=f"`{raw}` after --rotate")
+
+
 async def test_available_apiservice_through_get_raw(
     deployed: Deployed, kube: client.ApiClient
 ) -> None:
