@@ -4,6 +4,7 @@ updraft serve        the metrics API (aggregated external/custom metrics) and th
                      external scaler, in one process sharing one cache
 updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
 updraft validate     check Updraft objects in YAML files offline
+updraft certs        the metrics API's serving certificate, without cert-manager
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from keda import GrpcSettings, TlsFiles
 from kits.durations import format_duration, parse_duration
 from kube import ConnectSettings, LeaderSettings
 from provisioner.controllers.manager import ProvisionerSettings
-from updraft import __version__, logs
+from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
 from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check MetricSource/NodePool/rules YAML files offline, as the controllers do",
     )
     v.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    certs.add_parser(commands)
     return parser
 
 
@@ -434,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         except (StartupError, ValueError) as e:
             print(f"updraft provisioner: {e}", file=sys.stderr)
             return 2
+    elif args.command == "certs":
+        return certs.run(args)
     return 0
 
 

@@ -22,7 +22,7 @@ from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher
 from provisioner.controllers.lifecycle import Lifecycle
-from provisioner.controllers.nodepools import NodePoolController, pool_of
+from provisioner.controllers.nodepools import NodePoolController, PoolUsage, pool_of, pool_prices
 from provisioner.controllers.provisioning import Provisioning
 from provisioner.controllers.state import ClusterState
 from provisioner.controllers.termination import Termination
@@ -206,8 +206,9 @@ class ProvisionerController:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.reconcile_interval)
 
-    def _usage(self) -> dict[str, tuple[int, Resources]]:
-        """Per pool: nodes (registered or in flight) and their capacity, as limits count it."""
+    def _usage(self) -> dict[str, PoolUsage]:
+        """Per pool: nodes (registered or in flight) and their capacity, as limits count it, and
+        what its launched NodeClaims cost per hour."""
         count: dict[str, int] = defaultdict(int)
         capacity: dict[str, Resources] = defaultdict(Resources)
         node_names = set()
@@ -235,4 +236,5 @@ class ProvisionerController:
                 continue
             count[pool] += 1
             capacity[pool] += view.capacity
-        return {p: (count[p], capacity[p]) for p in count}
+        prices = pool_prices(self.state.claims().values())
+        return {p: (count[p], capacity[p], prices.get(p, 0.0)) for p in count}
