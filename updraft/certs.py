@@ -19,6 +19,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -46,7 +47,7 @@ class CertsSettings:
     rotate: bool = False
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     c = commands.add_parser(
         "certs",
         help="issue the metrics API's serving certificate into its Secret and the APIServices' "
