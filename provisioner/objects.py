@@ -17,10 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kits.clock import SystemClock, format_rfc3339
-from kits.durations import parse_duration as go_duration
-from kube import JSON, Resource
-from kube.views import ObjectMeta
+from kits import SystemClock, format_rfc3339
+from kits import parse_duration as go_duration
+from kube import JSON, ObjectMeta, Resource
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError

@@ -11,4 +11,7 @@ They stand on the pure core (``model``, ``requirements``, ``catalog``, ``schedul
 
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
 
-__all__ = ["ProvisionerController", "ProvisionerSettings"]
+__all__ = [
+    "ProvisionerController",
+    "ProvisionerSettings",
+]

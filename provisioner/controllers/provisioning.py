@@ -21,8 +21,7 @@ import uuid
 
 import aiohttp
 
-from kube import JSON, Api, ApiError, EventSeries
-from kube.views import ObjectMeta, name_of
+from kube import JSON, Api, ApiError, EventSeries, ObjectMeta, name_of
 from provisioner.catalog import Catalog
 from provisioner.controllers import metrics
 from provisioner.controllers.lifecycle import Lifecycle
