@@ -222,7 +222,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.IsActiveResponse]:
         """One message at the start and one whenever activity changes, checked every polling
-        interval. Streams for the same trigger share the cached measurement."""
+        interval (or at the cached value's end, a cron edge, when that comes first). Streams for the same trigger share the cached measurement."""
         t = await self._resolve(request, context)
         last: bool | None = None
         while True:
@@ -235,7 +235,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             if measurement is not None and measurement.active != last:
                 last = measurement.active
                 yield pb.IsActiveResponse(result=last)
-            await asyncio.sleep(t.policy.polling_interval)
+            # Until the cached value goes stale: a cron edge comes before the interval ends.
+            fresh = self._cache.seconds_fresh(t.spec, t.policy)
+            await asyncio.sleep(fresh if fresh > 0 else t.policy.polling_interval)
 
     async def StreamMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext

@@ -1,8 +1,9 @@
 """``MetricCache``: the one place deciding when an upstream is asked, shared by both front doors.
 
 Per spec identity it keeps one scaler and the last outcome. A value is fresh for the asker's
-polling interval; concurrent askers of a stale key share one upstream call (single-flight, with
-the call shielded from any one asker's cancellation or deadline). A failed call is also an
+polling interval, and never past its own ``valid_until`` (a cron value ends at the next
+edge); concurrent askers of a stale key share one upstream call (single-flight, with the call
+shielded from any one asker's cancellation or deadline). A failed call is also an
 outcome, so an upstream is asked at most once per polling interval whether it works or not. While
 failing, the last good value is served while younger than the staleness bound; once
 ``failure_threshold`` consecutive calls have failed the fallback applies (a value, or the error).
@@ -216,8 +217,7 @@ class MetricCache:
         and the upstream's ``UpstreamError`` when neither a stale value nor a fallback applies.
         """
         entry = self._entry(spec, policy)
-        now = self._clock.monotonic()
-        if entry.attempted_at is not None and now - entry.attempted_at < policy.polling_interval:
+        if self._fresh(entry, policy):
             self.metrics.hits.labels(entry.type_name).inc()
             return self._serve(entry, policy)
         self.metrics.misses.labels(entry.type_name).inc()
@@ -236,6 +236,31 @@ class MetricCache:
             )
             return self._serve(entry, policy, pending=late)
         return self._serve(entry, policy)
+
+    def _fresh(self, entry: _Entry, policy: TriggerPolicy) -> bool:
+        """Asked within the polling interval, and the last value has not passed its own
+        ``valid_until`` (a cron edge): a value never outlives what it knows about itself."""
+        if entry.attempted_at is None:
+            return False
+        if self._clock.monotonic() - entry.attempted_at >= policy.polling_interval:
+            return False
+        good = entry.last_good
+        if entry.failures == 0 and good is not None and good.valid_until is not None:
+            return self._clock.now() < good.valid_until
+        return True
+
+    def seconds_fresh(self, spec: TriggerSpec, policy: TriggerPolicy = _DEFAULT_POLICY) -> float:
+        """Seconds until the trigger's cached value goes stale (0 when it is stale or there is
+        none): what a stream that re-reads the cache should sleep."""
+        entry = self._entry(spec, policy)
+        if not self._fresh(entry, policy):
+            return 0.0
+        assert entry.attempted_at is not None  # _fresh checked it
+        left = policy.polling_interval - (self._clock.monotonic() - entry.attempted_at)
+        good = entry.last_good
+        if entry.failures == 0 and good is not None and good.valid_until is not None:
+            left = min(left, (good.valid_until - self._clock.now()).total_seconds())
+        return max(0.0, left)
 
     def scaler_for(self, spec: TriggerSpec, policy: TriggerPolicy = _DEFAULT_POLICY) -> Scaler:
         """The shared scaler for ``spec``, for its ``metric_name`` and targets.
