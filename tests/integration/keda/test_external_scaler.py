@@ -158,11 +158,27 @@ async def test_unknown_metric_name_is_not_found(scaler: Scaler) -> None:
 async def test_bad_metadata_is_invalid_argument_naming_the_key(
     scaler: Scaler, metadata: dict[str, str], named: str
 ) -> None:
-    for call in (scaler.stub.IsActive, scaler.stub.GetMetricSpec):
+    # GetMetricSpec answers a placeholder (KEDA drops its errors into a log nobody reads); the
+    # value calls carry the reason, which KEDA shows as a KEDAScalerFailed Event.
+    spec = (await scaler.stub.GetMetricSpec(ref(metadata))).metricSpecs
+    assert [(s.targetSizeFloat, s.targetSize) for s in spec] == [(1.0, 1)]
+    request = pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=spec[0].metricName)
+    for call in (scaler.stub.IsActive(ref(metadata)), scaler.stub.GetMetrics(request)):
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(ref(metadata))
+            await call
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert named in (err.value.details() or "")
+
+
+async def test_two_bad_triggers_get_distinct_stable_placeholder_names(scaler: Scaler) -> None:
+    bad_start = {k: v for k, v in CRON.items() if k != "start"}
+    bad_end = {k: v for k, v in CRON.items() if k != "end"}
+    names = [
+        (await scaler.stub.GetMetricSpec(ref(m))).metricSpecs[0].metricName
+        for m in (bad_start, bad_end, bad_start)
+    ]
+    assert names[0] != names[1]
+    assert names[0] == names[2]
 
 
 async def test_unknown_scaler_type_lists_the_known_ones(scaler: Scaler) -> None:
