@@ -21,12 +21,14 @@ from pathlib import Path
 from kube import Api, ConnectSettings, LeaderSettings
 from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider
+from provisioner.controllers import metrics as provisioner_metrics
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
     StartupError,
     open_cluster,
+    process_registry,
     serve_metrics,
     stop_on_signals,
 )
@@ -73,12 +75,18 @@ async def run_provisioner(
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
+    registry = process_registry()
+    registry.register(provisioner_metrics.REGISTRY)
     async with contextlib.AsyncExitStack() as stack:
         if settings.metrics_port:
             # First: a taken port fails at once, and /healthz answers while the apiserver is
             # still being waited for.
             await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+                stack,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                ready=ready,
+                registry=registry,
             )
         api = await open_cluster(stack, kubeconfig=settings.kubeconfig, settings=settings.connect)
         controller = ProvisionerController(

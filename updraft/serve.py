@@ -55,6 +55,7 @@ from updraft.process import (
     StartupError,
     listening,
     open_cluster,
+    process_registry,
     serve_metrics,
     stop_on_signals,
 )
@@ -322,13 +323,18 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
     registry = default_registry()
-    cache = MetricCache(registry=registry)
+    metrics = process_registry()
+    cache = MetricCache(registry=registry, metrics_registry=metrics)
     await cache.start()
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(cache.close)
         if settings.metrics_port:
             await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+                stack,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                ready=ready,
+                registry=metrics,
             )
         sources: MetricSourceProvider | None = None
         if settings.adapter is not None:
