@@ -273,7 +273,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.IsActiveResponse]:
         """One message at the start and one whenever activity changes, checked every polling
-        interval (or at the cached value's end, a cron edge, when that comes first). Streams for the same trigger share the cached measurement."""
+        interval, or at the cached value's end (a cron edge) when that comes first. Streams for
+        the same trigger share the cached measurement."""
         t = await self._resolve(request, context)
         last: bool | None = None
         while True:

@@ -18,6 +18,7 @@ This module talks to no upstream itself and does not log auth values.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Collection, Coroutine
@@ -74,6 +75,14 @@ class TriggerPolicy:
             raise ValueError("staleness_bound must not be negative")
 
 
+TRIGGER_LABELS_MAX = 500
+"""Distinct ``trigger`` label values the per-trigger series may take; later triggers share
+``other``. 500 keeps a scrape of a busy cluster small (two series each) while naming every
+trigger of a typical one."""
+
+OTHER_TRIGGERS = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     """Process-wide cache settings."""
@@ -86,15 +95,51 @@ class CacheSettings:
     and KEDA every polling interval, so ten missed intervals means nobody is asking any more."""
     sweep_interval: float = 60.0
     """Seconds between sweeps for idle keys once ``start()`` has been called."""
+    max_trigger_labels: int = TRIGGER_LABELS_MAX
+    """Distinct triggers the per-trigger series name before the rest share ``other``."""
     upstream_grace: float = 1.0
     """Seconds the cache waits beyond a scaler's own ``timeout`` before abandoning its call."""
+
+
+def trigger_label(spec: TriggerSpec, metric_name: str) -> str:
+    """``<metric name>@<digest>``: readable, and distinct for triggers that share a metric name
+    but differ in address or auth (the digest covers the identity, whose auth part is itself a
+    keyed digest, so no secret can be recovered from it)."""
+    digest = hashlib.sha256(repr(spec.identity).encode()).hexdigest()[:8]
+    return f"{metric_name}@{digest}"
 
 
 class CacheMetrics:
     """The cache's Prometheus metrics, on an injectable registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_trigger_labels: int = TRIGGER_LABELS_MAX,
+    ) -> None:
         registry = REGISTRY if registry is None else registry
+        self._max_trigger_labels = max_trigger_labels
+        self._trigger_labels: set[str] = set()
+        self.trigger_calls = Counter(
+            "updraft_scaler_trigger_upstream_calls",
+            "Upstream calls, by trigger (<metric name>@<digest of the trigger>; 'other' past "
+            f"{max_trigger_labels} triggers): the fan-in is the asks over these.",
+            ["trigger"],
+            registry=registry,
+        )
+        self.trigger_errors = Counter(
+            "updraft_scaler_trigger_upstream_errors",
+            "Failed upstream calls, by trigger (as updraft_scaler_trigger_upstream_calls).",
+            ["trigger"],
+            registry=registry,
+        )
+        self.trigger_asks = Counter(
+            "updraft_scaler_trigger_asks",
+            "Asks for a trigger's value from either front door, cached or not, by trigger.",
+            ["trigger"],
+            registry=registry,
+        )
         self.upstream_calls = Counter(
             "updraft_scaler_upstream_calls",
             "Upstream calls made by scalers, by scaler type.",
@@ -148,11 +193,22 @@ class CacheMetrics:
             "updraft_scaler_cache_keys", "Triggers currently cached.", registry=registry
         )
 
+    def label_for(self, label: str) -> str:
+        """``label``, or ``other`` once the cap of distinct trigger labels is reached."""
+        if label in self._trigger_labels:
+            return label
+        if len(self._trigger_labels) >= self._max_trigger_labels:
+            return OTHER_TRIGGERS
+        self._trigger_labels.add(label)
+        return label
+
 
 @dataclass(slots=True, eq=False)
 class _Entry:
     scaler: Scaler
     type_name: str
+    trigger: str
+    """The ``trigger`` label of the per-trigger series."""
     last_good: Measurement | None = None
     good_at: float = 0.0
     """Monotonic time of ``last_good``."""
@@ -187,7 +243,9 @@ class MetricCache:
         self._registry = registry if registry is not None else default_registry()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._settings = settings if settings is not None else CacheSettings()
-        self.metrics = CacheMetrics(metrics_registry)
+        self.metrics = CacheMetrics(
+            metrics_registry, max_trigger_labels=self._settings.max_trigger_labels
+        )
         self._owns_sessions = sessions is None
         self._sessions = sessions if sessions is not None else SessionPool()
         self._context = ScalerContext(clock=self._clock, sessions=self._sessions)
@@ -217,6 +275,7 @@ class MetricCache:
         and the upstream's ``UpstreamError`` when neither a stale value nor a fallback applies.
         """
         entry = self._entry(spec, policy)
+        self.metrics.trigger_asks.labels(entry.trigger).inc()
         if self._fresh(entry, policy):
             self.metrics.hits.labels(entry.type_name).inc()
             return self._serve(entry, policy)
@@ -276,7 +335,8 @@ class MetricCache:
         entry = self._entries.get(key)
         if entry is None:
             scaler = self._registry.build(spec, context=self._context, ignore=self._ignore)
-            entry = _Entry(scaler=scaler, type_name=spec.type)
+            label = self.metrics.label_for(trigger_label(spec, scaler.metric_name))
+            entry = _Entry(scaler=scaler, type_name=spec.type, trigger=label)
             self._entries[key] = entry
             while len(self._entries) > self._settings.max_keys:
                 _, victim = self._entries.popitem(last=False)
@@ -326,6 +386,7 @@ class MetricCache:
         scaler = entry.scaler
         kind = entry.type_name
         self.metrics.upstream_calls.labels(kind).inc()
+        self.metrics.trigger_calls.labels(entry.trigger).inc()
         started = self._clock.monotonic()
         measurement: Measurement | None = None
         error: ScalerError | None = None
@@ -363,6 +424,7 @@ class MetricCache:
         entry.failures += 1
         entry.last_error = error
         self.metrics.upstream_errors.labels(kind, type(error).__name__).inc()
+        self.metrics.trigger_errors.labels(entry.trigger).inc()
         logger.warning(
             "upstream call failed (%d in a row): %s",
             entry.failures,

@@ -350,7 +350,11 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         if settings.grpc is not None:
             # KEDA triggers may name a MetricSource (metricSourceRef) when the adapter runs.
             grpc_server = GrpcServer(
-                cache, settings.grpc, known_types=registry.types(), sources=sources
+                cache,
+                settings.grpc,
+                known_types=registry.types(),
+                sources=sources,
+                metrics_registry=metrics,
             )
             with listening("--grpc-port", settings.grpc.host, settings.grpc.port):
                 await grpc_server.start()

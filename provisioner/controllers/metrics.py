@@ -61,7 +61,8 @@ NODECLAIMS_CREATED = Counter(
     registry=REGISTRY,
 )
 LEADER = Gauge(
-    "updraft_provisioner_leader", "1 while this replica holds the provisioner's leader lease.",
+    "updraft_provisioner_leader",
+    "1 while this replica holds the provisioner's leader lease.",
     registry=REGISTRY,
 )
 EVICTIONS = Counter(
