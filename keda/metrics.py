@@ -48,16 +48,28 @@ class CallCounter(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, metrics: GrpcMetrics) -> None:
         self._metrics = metrics
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        """Per method: gRPC asks for every call, and building the wrapper each time costs
+        more than the cached GetMetrics it wraps."""
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        method_path: str = handler_call_details.method
+        wrapped = self._wrapped.get(method_path)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED itself
             return handler
-        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
+        wrapped = self._wrap(method_path, handler)
+        self._wrapped[method_path] = wrapped
+        return wrapped
+
+    def _wrap(self, method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        service, _, method = method_path.lstrip("/").rpartition("/")
         counter = self._metrics.handled
 
         def count(context: grpc.aio.ServicerContext, failure: BaseException | None) -> None:
