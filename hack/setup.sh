@@ -3,6 +3,7 @@
 #   1. the virtualenv in .venv with the package and its dev group (redone when pyproject changes)
 #   2. the Debian packages in hack/debian-packages.txt (only the missing ones)
 #   3. the control plane's binaries (hack/kube/build.sh; cached outside the clone)
+#   4. KEDA's operator and metrics apiserver for tests/e2e/keda (hack/keda/build.sh; same cache)
 # Each step checks before it acts, so a second run takes a second or two.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,3 +39,4 @@ if (( ${#missing[@]} )); then
 fi
 
 bash hack/kube/build.sh >/dev/null
+bash hack/keda/build.sh >/dev/null

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
+from keda.metrics import CallCounter, GrpcMetrics
 from keda.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
 from keda.tls import ReloadingServerCredentials, TlsFiles
 from scalers import MetricCache, TriggerPolicy
@@ -75,8 +77,11 @@ class GrpcServer:
         known_types: tuple[str, ...],
         policy: TriggerPolicy = DEFAULT_POLICY,
         sources: TriggerSources | None = None,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
+        """`metrics_registry`: where the calls-handled counter goes (a private one if None)."""
         self._settings = settings
+        self.metrics = GrpcMetrics(metrics_registry)
         self.service = ExternalScalerService(
             cache, known_types=known_types, policy=policy, sources=sources
         )
@@ -86,7 +91,7 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=_OPTIONS)
+        server = grpc.aio.server(interceptors=[CallCounter(self.metrics)], options=_OPTIONS)
         pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -9,6 +9,7 @@ upstream query per polling interval.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,13 @@ OWN_KEYS = frozenset({SCALER_TYPE_KEY}) | KEDA_EXTERNAL_KEYS
 DEFAULT_POLICY = TriggerPolicy()
 """KEDA sends no polling interval: its default (30 s) and no fallback, as for a bare trigger."""
 
+PLACEHOLDER_TARGET = 1.0
+"""The target of the metric spec answered for a trigger whose metadata is bad: KEDA drops a
+GetMetricSpec error into its log (the ScaledObject shows only "no metric specs returned from
+scalers"), while an IsActive/GetMetrics error becomes a `KEDAScalerFailed` Event. So the spec
+is answered and every value call fails with the reason. Fixing the metadata changes the
+ScaledObject, and KEDA reads the spec again, with the real target."""
+
 DEADLINE_MARGIN = 0.1
 """Seconds kept back from the caller's deadline to build and send the answer."""
 
@@ -61,6 +69,11 @@ class Resolved:
     """The MetricSource a `metricSourceRef` named: KEDA sees its name as the metric name."""
 
 
+class UnservableSourceError(ConfigError):
+    """`metricSourceRef` names a MetricSource this server cannot serve (it is invalid, or the
+    server has no MetricSources): the fix lies outside the ScaledObject."""
+
+
 class SourceNotFoundError(LookupError):
     """`metricSourceRef` names a MetricSource that does not exist in the ScaledObject's
     namespace."""
@@ -78,6 +91,15 @@ def spec_from_metadata(metadata: Mapping[str, str], *, known_types: tuple[str, .
         )
     rest = {k: v for k, v in metadata.items() if k not in OWN_KEYS}
     return TriggerSpec(type=scaler_type, metadata=rest)
+
+
+def placeholder_name(metadata: Mapping[str, str]) -> str:
+    """The metric name for a trigger with bad metadata: stable for the same metadata, distinct
+    for two bad triggers of one ScaledObject (KEDA rejects duplicate names)."""
+    digest = hashlib.sha256(
+        "\0".join(f"{k}={v}" for k, v in sorted(metadata.items())).encode()
+    ).hexdigest()[:10]
+    return f"updraft-invalid-{digest}"
 
 
 def _rounded(x: float) -> int:
@@ -127,7 +149,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 f"either metricSourceRef or inline metadata, not both ({extra})",
             )
         if self._sources is None:
-            raise ConfigError(
+            raise UnservableSourceError(
                 METRIC_SOURCE_KEY,
                 source,
                 "inline metadata: this server has no MetricSources (run the metrics API with a "
@@ -136,7 +158,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         try:
             found = self._sources.trigger_for(ref.namespace, source)
         except ValueError as e:
-            raise ConfigError(METRIC_SOURCE_KEY, source, f"a servable MetricSource ({e})") from None
+            raise UnservableSourceError(
+                METRIC_SOURCE_KEY, source, f"a servable MetricSource ({e})"
+            ) from None
         if found is None:
             raise SourceNotFoundError(f"MetricSource {ref.namespace}/{source} does not exist")
         name, spec, policy = found
@@ -195,10 +219,37 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         measurement = await self._measure(t, context)
         return pb.IsActiveResponse(result=measurement.active)
 
+    async def _spec_or_placeholder(
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> pb.GetMetricSpecResponse:
+        """The trigger's spec; for bad inline metadata a placeholder spec (see
+        `PLACEHOLDER_TARGET`), so KEDA builds the HPA and shows the value calls' errors. A
+        `metricSourceRef` to a missing or invalid MetricSource still fails here: fixing the
+        MetricSource does not change the ScaledObject, so a placeholder target would stay."""
+        metadata = dict(request.scalerMetadata)
+        try:
+            t = self.resolve(request)
+            self._cache.scaler_for(t.spec, t.policy)  # validates, no I/O
+        except UnservableSourceError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"scalerMetadata.{e}")
+        except ConfigError:
+            return pb.GetMetricSpecResponse(
+                metricSpecs=[
+                    pb.MetricSpec(
+                        metricName=placeholder_name(metadata),
+                        targetSize=_target_for_old_keda(PLACEHOLDER_TARGET),
+                        targetSizeFloat=PLACEHOLDER_TARGET,
+                    )
+                ]
+            )
+        except SourceNotFoundError as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        return self._metric_spec(t)
+
     async def GetMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricSpecResponse:
-        return self._metric_spec(await self._resolve(request, context))
+        return await self._spec_or_placeholder(request, context)
 
     async def GetMetrics(  # noqa: N802
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
@@ -227,7 +278,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.IsActiveResponse]:
         """One message at the start and one whenever activity changes, checked every polling
-        interval. Streams for the same trigger share the cached measurement."""
+        interval, or at the cached value's end (a cron edge) when that comes first. Streams for
+        the same trigger share the cached measurement."""
         t = await self._resolve(request, context)
         last: bool | None = None
         while True:
@@ -240,7 +292,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             if measurement is not None and measurement.active != last:
                 last = measurement.active
                 yield pb.IsActiveResponse(result=last)
-            await asyncio.sleep(t.policy.polling_interval)
+            # Until the cached value goes stale: a cron edge comes before the interval ends.
+            fresh = self._cache.seconds_fresh(t.spec, t.policy)
+            await asyncio.sleep(fresh if fresh > 0 else t.policy.polling_interval)
 
     async def StreamMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
@@ -248,5 +302,5 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """The spec at once, as the contract asks; a trigger's spec is a function of its
         metadata, which cannot change within one stream, so nothing follows until KEDA closes
         it."""
-        yield self._metric_spec(await self._resolve(request, context))
+        yield await self._spec_or_placeholder(request, context)
         await asyncio.Event().wait()

@@ -40,6 +40,10 @@ class Measurement:
     value: float
     active: bool
     at: datetime
+    valid_until: datetime | None = None
+    """The wall time (UTC) from which the reading is known to be wrong, if the scaler knows
+    one (cron: its next start or end). The cache never serves it at or past that moment,
+    whatever the polling interval; None: fresh for the polling interval."""
 
 
 @dataclass(frozen=True, slots=True)

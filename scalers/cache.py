@@ -1,8 +1,9 @@
 """``MetricCache``: the one place deciding when an upstream is asked, shared by both front doors.
 
 Per spec identity it keeps one scaler and the last outcome. A value is fresh for the asker's
-polling interval; concurrent askers of a stale key share one upstream call (single-flight, with
-the call shielded from any one asker's cancellation or deadline). A failed call is also an
+polling interval, and never past its own ``valid_until`` (a cron value ends at the next
+edge); concurrent askers of a stale key share one upstream call (single-flight, with the call
+shielded from any one asker's cancellation or deadline). A failed call is also an
 outcome, so an upstream is asked at most once per polling interval whether it works or not. While
 failing, the last good value is served while younger than the staleness bound; once
 ``failure_threshold`` consecutive calls have failed the fallback applies (a value, or the error).
@@ -17,6 +18,7 @@ This module talks to no upstream itself and does not log auth values.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Collection, Coroutine
@@ -73,6 +75,14 @@ class TriggerPolicy:
             raise ValueError("staleness_bound must not be negative")
 
 
+TRIGGER_LABELS_MAX = 500
+"""Distinct ``trigger`` label values the per-trigger series may take; later triggers share
+``other``. 500 keeps a scrape of a busy cluster small (two series each) while naming every
+trigger of a typical one."""
+
+OTHER_TRIGGERS = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     """Process-wide cache settings."""
@@ -85,15 +95,51 @@ class CacheSettings:
     and KEDA every polling interval, so ten missed intervals means nobody is asking any more."""
     sweep_interval: float = 60.0
     """Seconds between sweeps for idle keys once ``start()`` has been called."""
+    max_trigger_labels: int = TRIGGER_LABELS_MAX
+    """Distinct triggers the per-trigger series name before the rest share ``other``."""
     upstream_grace: float = 1.0
     """Seconds the cache waits beyond a scaler's own ``timeout`` before abandoning its call."""
+
+
+def trigger_label(spec: TriggerSpec, metric_name: str) -> str:
+    """``<metric name>@<digest>``: readable, and distinct for triggers that share a metric name
+    but differ in address or auth (the digest covers the identity, whose auth part is itself a
+    keyed digest, so no secret can be recovered from it)."""
+    digest = hashlib.sha256(repr(spec.identity).encode()).hexdigest()[:8]
+    return f"{metric_name}@{digest}"
 
 
 class CacheMetrics:
     """The cache's Prometheus metrics, on an injectable registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        max_trigger_labels: int = TRIGGER_LABELS_MAX,
+    ) -> None:
         registry = REGISTRY if registry is None else registry
+        self._max_trigger_labels = max_trigger_labels
+        self._trigger_labels: set[str] = set()
+        self.trigger_calls = Counter(
+            "updraft_scaler_trigger_upstream_calls",
+            "Upstream calls, by trigger (<metric name>@<digest of the trigger>; 'other' past "
+            f"{max_trigger_labels} triggers): the fan-in is the asks over these.",
+            ["trigger"],
+            registry=registry,
+        )
+        self.trigger_errors = Counter(
+            "updraft_scaler_trigger_upstream_errors",
+            "Failed upstream calls, by trigger (as updraft_scaler_trigger_upstream_calls).",
+            ["trigger"],
+            registry=registry,
+        )
+        self.trigger_asks = Counter(
+            "updraft_scaler_trigger_asks",
+            "Asks for a trigger's value from either front door, cached or not, by trigger.",
+            ["trigger"],
+            registry=registry,
+        )
         self.upstream_calls = Counter(
             "updraft_scaler_upstream_calls",
             "Upstream calls made by scalers, by scaler type.",
@@ -147,11 +193,22 @@ class CacheMetrics:
             "updraft_scaler_cache_keys", "Triggers currently cached.", registry=registry
         )
 
+    def label_for(self, label: str) -> str:
+        """``label``, or ``other`` once the cap of distinct trigger labels is reached."""
+        if label in self._trigger_labels:
+            return label
+        if len(self._trigger_labels) >= self._max_trigger_labels:
+            return OTHER_TRIGGERS
+        self._trigger_labels.add(label)
+        return label
+
 
 @dataclass(slots=True, eq=False)
 class _Entry:
     scaler: Scaler
     type_name: str
+    trigger: str
+    """The ``trigger`` label of the per-trigger series."""
     last_good: Measurement | None = None
     good_at: float = 0.0
     """Monotonic time of ``last_good``."""
@@ -186,7 +243,9 @@ class MetricCache:
         self._registry = registry if registry is not None else default_registry()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._settings = settings if settings is not None else CacheSettings()
-        self.metrics = CacheMetrics(metrics_registry)
+        self.metrics = CacheMetrics(
+            metrics_registry, max_trigger_labels=self._settings.max_trigger_labels
+        )
         self._owns_sessions = sessions is None
         self._sessions = sessions if sessions is not None else SessionPool()
         self._context = ScalerContext(clock=self._clock, sessions=self._sessions)
@@ -216,8 +275,8 @@ class MetricCache:
         and the upstream's ``UpstreamError`` when neither a stale value nor a fallback applies.
         """
         entry = self._entry(spec, policy)
-        now = self._clock.monotonic()
-        if entry.attempted_at is not None and now - entry.attempted_at < policy.polling_interval:
+        self.metrics.trigger_asks.labels(entry.trigger).inc()
+        if self._fresh(entry, policy):
             self.metrics.hits.labels(entry.type_name).inc()
             return self._serve(entry, policy)
         self.metrics.misses.labels(entry.type_name).inc()
@@ -237,6 +296,31 @@ class MetricCache:
             return self._serve(entry, policy, pending=late)
         return self._serve(entry, policy)
 
+    def _fresh(self, entry: _Entry, policy: TriggerPolicy) -> bool:
+        """Asked within the polling interval, and the last value has not passed its own
+        ``valid_until`` (a cron edge): a value never outlives what it knows about itself."""
+        if entry.attempted_at is None:
+            return False
+        if self._clock.monotonic() - entry.attempted_at >= policy.polling_interval:
+            return False
+        good = entry.last_good
+        if entry.failures == 0 and good is not None and good.valid_until is not None:
+            return self._clock.now() < good.valid_until
+        return True
+
+    def seconds_fresh(self, spec: TriggerSpec, policy: TriggerPolicy = _DEFAULT_POLICY) -> float:
+        """Seconds until the trigger's cached value goes stale (0 when it is stale or there is
+        none): what a stream that re-reads the cache should sleep."""
+        entry = self._entry(spec, policy)
+        if not self._fresh(entry, policy):
+            return 0.0
+        assert entry.attempted_at is not None  # _fresh checked it
+        left = policy.polling_interval - (self._clock.monotonic() - entry.attempted_at)
+        good = entry.last_good
+        if entry.failures == 0 and good is not None and good.valid_until is not None:
+            left = min(left, (good.valid_until - self._clock.now()).total_seconds())
+        return max(0.0, left)
+
     def scaler_for(self, spec: TriggerSpec, policy: TriggerPolicy = _DEFAULT_POLICY) -> Scaler:
         """The shared scaler for ``spec``, for its ``metric_name`` and targets.
 
@@ -251,7 +335,8 @@ class MetricCache:
         entry = self._entries.get(key)
         if entry is None:
             scaler = self._registry.build(spec, context=self._context, ignore=self._ignore)
-            entry = _Entry(scaler=scaler, type_name=spec.type)
+            label = self.metrics.label_for(trigger_label(spec, scaler.metric_name))
+            entry = _Entry(scaler=scaler, type_name=spec.type, trigger=label)
             self._entries[key] = entry
             while len(self._entries) > self._settings.max_keys:
                 _, victim = self._entries.popitem(last=False)
@@ -301,6 +386,7 @@ class MetricCache:
         scaler = entry.scaler
         kind = entry.type_name
         self.metrics.upstream_calls.labels(kind).inc()
+        self.metrics.trigger_calls.labels(entry.trigger).inc()
         started = self._clock.monotonic()
         measurement: Measurement | None = None
         error: ScalerError | None = None
@@ -338,6 +424,7 @@ class MetricCache:
         entry.failures += 1
         entry.last_error = error
         self.metrics.upstream_errors.labels(kind, type(error).__name__).inc()
+        self.metrics.trigger_errors.labels(entry.trigger).inc()
         logger.warning(
             "upstream call failed (%d in a row): %s",
             entry.failures,

@@ -84,10 +84,20 @@ class CronConfig:
 
     def is_active(self, now: datetime) -> bool:
         """Whether the window is open at the aware instant ``now``."""
+        return self.state(now)[0]
+
+    def state(self, now: datetime) -> tuple[bool, datetime]:
+        """Whether the window is open at the aware instant ``now``, and the instant (UTC) of
+        the next start or end, whichever comes first: the answer holds until then.
+
+        The next edge is a wall time of the zone; one the clock repeats counts at its first
+        pass, one in a skipped hour at the offset before the jump (then the edge may be met up
+        to that hour late, bounded by the polling interval as any value is)."""
         wall = now.astimezone(self.zone).replace(tzinfo=None)
         next_start: datetime = croniter(self.start, wall).get_next(datetime)
         next_end: datetime = croniter(self.end, wall).get_next(datetime)
-        return next_end <= next_start
+        edge = min(next_start, next_end).replace(tzinfo=self.zone).astimezone(UTC)
+        return next_end <= next_start, edge
 
 
 def _keda_field_text(schedule: str) -> str:
@@ -118,6 +128,6 @@ class CronScaler(ConfiguredScaler[CronConfig]):
 
     async def measure(self) -> Measurement:
         now = self._clock.now().astimezone(UTC)
-        active = self.config.is_active(now)
+        active, edge = self.config.state(now)
         value = float(self.config.desired_replicas) if active else 0.0
-        return Measurement(value=value, active=active, at=now)
+        return Measurement(value=value, active=active, at=now, valid_until=edge)

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
 
 from kube import Api, ConfigError, ConnectSettings, UnreachableError, connect, kubeconfig_path
 
@@ -58,12 +65,22 @@ async def open_cluster(
     return Api(api_client)
 
 
-def metrics_app(ready: asyncio.Event) -> web.Application:
-    """`/metrics` (prometheus-client's default registry), `/healthz`, `/livez`, and `/readyz`
-    (200 once `ready` is set)."""
+def process_registry() -> CollectorRegistry:
+    """A registry for one command's own metrics, with the process, platform and GC collectors
+    every process has. Each command makes its own, so `updraft serve` exports no provisioner
+    series and `updraft provisioner` no cache or gRPC series, whatever either imports."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+def metrics_app(ready: asyncio.Event, registry: CollectorRegistry) -> web.Application:
+    """`/metrics` (`registry`), `/healthz`, `/livez`, and `/readyz` (200 once `ready` is
+    set)."""
 
     async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(REGISTRY)
+        body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
@@ -83,10 +100,15 @@ def metrics_app(ready: asyncio.Event) -> web.Application:
 
 
 async def serve_metrics(
-    stack: contextlib.AsyncExitStack, *, host: str, port: int, ready: asyncio.Event
+    stack: contextlib.AsyncExitStack,
+    *,
+    host: str,
+    port: int,
+    ready: asyncio.Event,
+    registry: CollectorRegistry,
 ) -> None:
     """Serve `metrics_app` on host:port until `stack` unwinds."""
-    runner = web.AppRunner(metrics_app(ready), access_log=None)
+    runner = web.AppRunner(metrics_app(ready, registry), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     with listening("--metrics-port", host, port):

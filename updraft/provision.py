@@ -20,12 +20,17 @@ from pathlib import Path
 
 from kube import Api, ConnectSettings, LeaderSettings
 from provisioner.cloud import CloudProvider, KwokProvider
-from provisioner.controllers import ProvisionerController, ProvisionerSettings
+from provisioner.controllers import (
+    METRICS_REGISTRY,
+    ProvisionerController,
+    ProvisionerSettings,
+)
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
     StartupError,
     open_cluster,
+    process_registry,
     serve_metrics,
     stop_on_signals,
 )
@@ -72,12 +77,18 @@ async def run_provisioner(
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
+    registry = process_registry()
+    registry.register(METRICS_REGISTRY)
     async with contextlib.AsyncExitStack() as stack:
         if settings.metrics_port:
             # First: a taken port fails at once, and /healthz answers while the apiserver is
             # still being waited for.
             await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+                stack,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                ready=ready,
+                registry=registry,
             )
         api = await open_cluster(stack, kubeconfig=settings.kubeconfig, settings=settings.connect)
         controller = ProvisionerController(

@@ -61,6 +61,7 @@ from updraft.process import (
     StartupError,
     listening,
     open_cluster,
+    process_registry,
     serve_metrics,
     stop_on_signals,
 )
@@ -339,13 +340,18 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
     stop = stop if stop is not None else stop_on_signals()
     ready = asyncio.Event()
     registry = default_registry()
-    cache = MetricCache(registry=registry)
+    metrics = process_registry()
+    cache = MetricCache(registry=registry, metrics_registry=metrics)
     await cache.start()
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(cache.close)
         if settings.metrics_port:
             await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+                stack,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                ready=ready,
+                registry=metrics,
             )
         sources: MetricSourceProvider | None = None
         if settings.adapter is not None:
@@ -361,7 +367,11 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
         if settings.grpc is not None:
             # KEDA triggers may name a MetricSource (metricSourceRef) when the adapter runs.
             grpc_server = GrpcServer(
-                cache, settings.grpc, known_types=registry.types(), sources=sources
+                cache,
+                settings.grpc,
+                known_types=registry.types(),
+                sources=sources,
+                metrics_registry=metrics,
             )
             with listening("--grpc-port", settings.grpc.host, settings.grpc.port):
                 await grpc_server.start()

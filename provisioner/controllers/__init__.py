@@ -10,8 +10,10 @@ They stand on the pure core (``model``, ``requirements``, ``catalog``, ``schedul
 """
 
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
+from provisioner.controllers.metrics import REGISTRY as METRICS_REGISTRY
 
 __all__ = [
+    "METRICS_REGISTRY",
     "ProvisionerController",
     "ProvisionerSettings",
 ]

@@ -1,11 +1,14 @@
-"""The provisioner's Prometheus metrics (one set per process, on prometheus-client's registry).
+"""The provisioner's Prometheus metrics, on the provisioner's own registry (``REGISTRY``).
 
 Owns the metric objects only; the controllers set them. Names start ``updraft_provisioner_``.
+Not on prometheus-client's default registry: a process exports only what it runs, and
+`updraft serve` imports this module (the console script has every command) without running a
+provisioner. `updraft provisioner` serves ``REGISTRY``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "BATCHES",
@@ -16,39 +19,51 @@ __all__ = [
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
     "PENDING_PODS",
+    "REGISTRY",
     "SCHEDULING_DURATION",
 ]
+
+REGISTRY = CollectorRegistry()
+"""Every metric below; the provisioner command adds it to the registry its /metrics serves."""
 
 PENDING_PODS = Gauge(
     "updraft_provisioner_pending_pods",
     "Pods the scheduler marked Unschedulable, seen by the last provisioning pass.",
+    registry=REGISTRY,
 )
 SCHEDULING_DURATION = Histogram(
     "updraft_provisioner_scheduling_duration_seconds",
     "Seconds one provisioning pass spent simulating scheduling.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
 )
 NODECLAIMS = Gauge(
     "updraft_provisioner_nodeclaims",
     "NodeClaims by phase: Launching, Launched, Registered, Initialized, Terminating.",
     ["phase"],
+    registry=REGISTRY,
 )
 LAUNCHED_COST = Gauge(
     "updraft_provisioner_launched_cost_per_hour",
     "USD per hour of every launched NodeClaim's offering, summed.",
+    registry=REGISTRY,
 )
 BATCHES = Counter(
     "updraft_provisioner_batches",
     "Provisioning batches, by whether they created NodeClaims (created) or not (none).",
     ["outcome"],
+    registry=REGISTRY,
 )
 NODECLAIMS_CREATED = Counter(
     "updraft_provisioner_nodeclaims_created",
     "NodeClaims created, by NodePool.",
     ["nodepool"],
+    registry=REGISTRY,
 )
 LEADER = Gauge(
-    "updraft_provisioner_leader", "1 while this replica holds the provisioner's leader lease."
+    "updraft_provisioner_leader",
+    "1 while this replica holds the provisioner's leader lease.",
+    registry=REGISTRY,
 )
 EVICTIONS = Counter(
     "updraft_provisioner_evictions",
@@ -56,9 +71,11 @@ EVICTIONS = Counter(
     "(the pod was already deleted), failed (any other error), deleted (past the node's "
     "terminationGracePeriod, deleted directly).",
     ["result"],
+    registry=REGISTRY,
 )
 DRAIN_DURATION = Histogram(
     "updraft_provisioner_drain_duration_seconds",
     "Seconds from a NodeClaim's deletion to its node being drained.",
     buckets=(1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0),
+    registry=REGISTRY,
 )

@@ -92,6 +92,16 @@ async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) ->
     assert records[-1]["message"] == "stopping"
 
 
+def test_serve_exports_only_its_own_metrics(updraft: ServerProcess) -> None:
+    url = f"http://127.0.0.1:{updraft.ports[1]}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        lines = [ln for ln in r.read().decode().splitlines() if not ln.startswith("#")]
+    # The console script imports the provisioner's code, but this process runs no provisioner.
+    assert [ln for ln in lines if ln.startswith("updraft_provisioner_")] == []
+    assert any(ln.startswith("updraft_scaler_cache_keys ") for ln in lines)
+    assert any(ln.startswith("process_") for ln in lines)
+
+
 @pytest.mark.parametrize(
     ("flags", "named"),
     [

@@ -22,6 +22,7 @@ from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from scalers import FakeClock, MetricCache, TriggerPolicy, default_registry
 from tests.cluster import pki
+from tests.e2e.waiting import eventually
 
 # 00:02 in Seoul: inside the 00-05 window of the common KEDA cron example.
 IN_WINDOW = datetime(2026, 3, 1, 15, 2, tzinfo=UTC)
@@ -67,6 +68,7 @@ async def running(
         known_types=registry.types(),
         policy=FAST,
         sources=None if sources is None else sources(cache),
+        metrics_registry=metrics,
     )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
@@ -158,11 +160,27 @@ async def test_unknown_metric_name_is_not_found(scaler: Scaler) -> None:
 async def test_bad_metadata_is_invalid_argument_naming_the_key(
     scaler: Scaler, metadata: dict[str, str], named: str
 ) -> None:
-    for call in (scaler.stub.IsActive, scaler.stub.GetMetricSpec):
+    # GetMetricSpec answers a placeholder (KEDA drops its errors into a log nobody reads); the
+    # value calls carry the reason, which KEDA shows as a KEDAScalerFailed Event.
+    spec = (await scaler.stub.GetMetricSpec(ref(metadata))).metricSpecs
+    assert [(s.targetSizeFloat, s.targetSize) for s in spec] == [(1.0, 1)]
+    request = pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=spec[0].metricName)
+    for call in (scaler.stub.IsActive(ref(metadata)), scaler.stub.GetMetrics(request)):
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call(ref(metadata))
+            await call
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert named in (err.value.details() or "")
+
+
+async def test_two_bad_triggers_get_distinct_stable_placeholder_names(scaler: Scaler) -> None:
+    bad_start = {k: v for k, v in CRON.items() if k != "start"}
+    bad_end = {k: v for k, v in CRON.items() if k != "end"}
+    names = [
+        (await scaler.stub.GetMetricSpec(ref(m))).metricSpecs[0].metricName
+        for m in (bad_start, bad_end, bad_start)
+    ]
+    assert names[0] != names[1]
+    assert names[0] == names[2]
 
 
 async def test_unknown_scaler_type_lists_the_known_ones(scaler: Scaler) -> None:
@@ -423,3 +441,59 @@ async def test_metric_source_ref_to_an_invalid_source_says_why(with_sources: Sca
     details = err.value.details() or ""
     assert "MetricSource shop/broken is invalid" in details
     assert "spec.trigger.metadata.start" in details
+
+
+# -- the door's own series -----------------------------------------------------------------
+
+
+def handled(metrics: CollectorRegistry, method: str, code: str) -> float:
+    labels = {"grpc_service": "externalscaler.ExternalScaler", "grpc_method": method}
+    value = metrics.get_sample_value(
+        "updraft_grpc_server_handled_total", {**labels, "grpc_code": code}
+    )
+    return value or 0.0
+
+
+async def test_calls_are_counted_by_method_and_code(
+    scaler: Scaler, metrics: CollectorRegistry
+) -> None:
+    await scaler.stub.IsActive(ref(CRON))
+    await scaler.stub.IsActive(ref(CRON))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await scaler.stub.IsActive(ref({**CRON, "scalerType": "kafka"}))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await scaler.stub.GetMetrics(
+            pb.GetMetricsRequest(scaledObjectRef=ref(CRON), metricName="x")
+        )
+    assert handled(metrics, "IsActive", "OK") == 2
+    assert handled(metrics, "IsActive", "INVALID_ARGUMENT") == 1
+    assert handled(metrics, "GetMetrics", "NOT_FOUND") == 1
+    # A stream counts once it ends, with the code it ends with.
+    stream = scaler.stub.StreamIsActive(ref(CRON))
+    assert (await stream.read()).result is True
+    stream.cancel()
+
+    async def counted() -> bool | None:
+        return handled(metrics, "StreamIsActive", "CANCELLED") >= 1 or None
+
+    await eventually(counted, within=10, what="the cancelled stream to be counted")
+
+
+async def test_many_scaled_objects_on_one_trigger_are_one_upstream_call_by_trigger(
+    scaler: Scaler, metrics: CollectorRegistry
+) -> None:
+    for i in range(20):
+        so = pb.ScaledObjectRef(name=f"web-{i}", namespace="default", scalerMetadata=CRON)
+        await scaler.stub.IsActive(so)
+    samples = {
+        (s.name, s.labels["trigger"]): s.value
+        for family in metrics.collect()
+        for s in family.samples
+        if s.name.startswith("updraft_scaler_trigger_")
+    }
+    triggers = {trigger for _, trigger in samples}
+    assert len(triggers) == 1
+    (trigger,) = triggers
+    assert trigger.startswith("cron-asia-seoul-")
+    assert samples[("updraft_scaler_trigger_asks_total", trigger)] == 20
+    assert samples[("updraft_scaler_trigger_upstream_calls_total", trigger)] == 1

@@ -547,3 +547,36 @@ async def test_the_fallback_is_logged_once_when_it_starts_and_once_when_it_ends(
         "serving the fallback value 0 after 2 failed queries in a row",
         "the upstream answers again: the fallback value is no longer served",
     ]
+
+
+async def test_per_trigger_series_cap_their_labels_at_other(
+    upstream: Upstream, clock: FakeClock, metrics: CollectorRegistry
+) -> None:
+    cache = MetricCache(
+        registry=upstream.registry(),
+        clock=clock,
+        settings=CacheSettings(max_trigger_labels=2),
+        metrics_registry=metrics,
+    )
+    try:
+        for name in ("a", "b", "c", "d", "a"):
+            await cache.get(spec(name))
+        upstream.error = UpstreamError("down")
+        clock.advance(31)
+        await cache.get(spec("a"))
+    finally:
+        await cache.close()
+    calls = {
+        s.labels["trigger"]: s.value
+        for family in metrics.collect()
+        for s in family.samples
+        if s.name == "updraft_scaler_trigger_upstream_calls_total"
+    }
+    assert len(calls) == 3
+    assert calls["other"] == 2  # c and d
+    named = sorted(label for label in calls if label != "other")
+    assert [label.split("@")[0] for label in named] == ["scripted-a", "scripted-b"]
+    a = next(label for label in named if label.startswith("scripted-a@"))
+    assert calls[a] == 2
+    errors = sample(metrics, "updraft_scaler_trigger_upstream_errors_total", trigger=a)
+    assert errors == 1

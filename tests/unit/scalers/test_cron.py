@@ -6,14 +6,17 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from scalers import (
     ConfigError,
     CronConfig,
     CronScaler,
     FakeClock,
+    MetricCache,
     ScalerContext,
     SessionPool,
+    TriggerPolicy,
     TriggerSpec,
 )
 
@@ -282,3 +285,44 @@ def test_auth_is_rejected_without_showing_it() -> None:
     error = reject(SEOUL, {"password": "hunter2"})
     assert (error.key, error.value) == ("password", "<redacted>")
     assert "hunter2" not in str(error)
+
+
+# -- edges through the cache: a cron value never outlives the next start or end ---------------
+
+WINDOW = {"timezone": "UTC", "start": "0 13 * * *", "end": "30 13 * * *", "desiredReplicas": "4"}
+
+
+async def ask_through_cache(clock: FakeClock, steps: list[float]) -> list[bool]:
+    """`active` as the shared cache answers it, at each offset (seconds) from now, with KEDA's
+    default 30 s polling interval."""
+    cache = MetricCache(clock=clock, metrics_registry=CollectorRegistry())
+    seen = []
+    try:
+        for step in steps:
+            clock.advance(step)
+            seen.append((await cache.get(TriggerSpec("cron", WINDOW), TriggerPolicy())).active)
+    finally:
+        await cache.close()
+    return seen
+
+
+async def test_the_cache_opens_a_cron_window_at_its_start_not_one_interval_later(
+    clock: FakeClock,
+) -> None:
+    clock.set(utc(2026, 5, 1, 12, 59, 50))
+    # 12:59:50 closed; 13:00:01 open (11 s later: inside the 30 s polling interval).
+    assert await ask_through_cache(clock, [0, 11]) == [False, True]
+
+
+async def test_the_cache_closes_a_cron_window_at_its_end(clock: FakeClock) -> None:
+    clock.set(utc(2026, 5, 1, 13, 29, 55))
+    assert await ask_through_cache(clock, [0, 6, 10]) == [True, False, False]
+
+
+async def test_a_cron_measurement_is_valid_until_the_next_edge(clock: FakeClock) -> None:
+    cron = scaler({**WINDOW, "timezone": "Europe/Berlin"}, clock)
+    clock.set(utc(2026, 5, 2, 10, 0))  # 12:00 in Berlin (CEST, +2): next start 13:00
+    measurement = await cron.measure()
+    assert measurement.valid_until == utc(2026, 5, 2, 11, 0)
+    clock.set(utc(2026, 5, 2, 11, 10))  # 13:10 local: inside, next end 13:30
+    assert (await cron.measure()).valid_until == utc(2026, 5, 2, 11, 30)
