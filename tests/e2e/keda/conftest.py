@@ -223,6 +223,7 @@ def keda(
         name="keda-adapter",
         binary=str(keda_binaries / "keda-adapter"),
         directory=work,
+        ports=2,
         env=env,
         args=lambda ports, _: [
             f"--metrics-service-address=localhost:{grpc_port}",
@@ -235,6 +236,8 @@ def keda(
             f"--authorization-kubeconfig={control_plane.kubeconfig}",
             "--bind-address=127.0.0.1",
             f"--secure-port={ports[0]}",
+            # its own Prometheus metrics server (default :8080)
+            f"--port={ports[1]}",
         ],
     )
     operator.start()
