@@ -251,7 +251,16 @@ def keda(
         adapter.wait_ready(
             lambda: _https_answers(adapter.port), timeout=120, what="the KEDA metrics apiserver"
         )
-        yield Keda(operator, adapter, work)
+        keda = Keda(operator, adapter, work)
+        # The HPA KEDA creates reads its metric through external.metrics.k8s.io: without the
+        # APIService the cron window only ever activates 0 -> 1.
+        register_keda_external(control_plane, keda)
+        adapter.wait_ready(
+            lambda: _apiservice_available(control_plane),
+            timeout=90,
+            what=f"APIService {EXTERNAL_APISERVICE} Available",
+        )
+        yield keda
     finally:
         kubectl(control_plane, "delete", "--ignore-not-found", f"apiservice/{EXTERNAL_APISERVICE}",
                 check=False)  # fmt: skip
@@ -297,6 +306,14 @@ def register_keda_external(cp: ControlPlane, keda: Keda) -> None:
             },
         ],
     )
+
+
+def _apiservice_available(cp: ControlPlane) -> bool:
+    out = kubectl(cp, "get", f"apiservice/{EXTERNAL_APISERVICE}", "-o", "json", check=False)
+    if not out:
+        return False
+    conditions = orjson.loads(out).get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
 def _https_answers(port: int) -> bool:
