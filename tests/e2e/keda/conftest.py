@@ -223,6 +223,7 @@ def keda(
         name="keda-adapter",
         binary=str(keda_binaries / "keda-adapter"),
         directory=work,
+        ports=2,
         env=env,
         args=lambda ports, _: [
             f"--metrics-service-address=localhost:{grpc_port}",
@@ -235,6 +236,8 @@ def keda(
             f"--authorization-kubeconfig={control_plane.kubeconfig}",
             "--bind-address=127.0.0.1",
             f"--secure-port={ports[0]}",
+            # its own Prometheus metrics server (default :8080)
+            f"--port={ports[1]}",
         ],
     )
     operator.start()
@@ -248,7 +251,16 @@ def keda(
         adapter.wait_ready(
             lambda: _https_answers(adapter.port), timeout=120, what="the KEDA metrics apiserver"
         )
-        yield Keda(operator, adapter, work)
+        keda = Keda(operator, adapter, work)
+        # The HPA KEDA creates reads its metric through external.metrics.k8s.io: without the
+        # APIService the cron window only ever activates 0 -> 1.
+        register_keda_external(control_plane, keda)
+        adapter.wait_ready(
+            lambda: _apiservice_available(control_plane),
+            timeout=90,
+            what=f"APIService {EXTERNAL_APISERVICE} Available",
+        )
+        yield keda
     finally:
         kubectl(control_plane, "delete", "--ignore-not-found", f"apiservice/{EXTERNAL_APISERVICE}",
                 check=False)  # fmt: skip
@@ -294,6 +306,14 @@ def register_keda_external(cp: ControlPlane, keda: Keda) -> None:
             },
         ],
     )
+
+
+def _apiservice_available(cp: ControlPlane) -> bool:
+    out = kubectl(cp, "get", f"apiservice/{EXTERNAL_APISERVICE}", "-o", "json", check=False)
+    if not out:
+        return False
+    conditions = orjson.loads(out).get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Available" and c.get("status") == "True" for c in conditions)
 
 
 def _https_answers(port: int) -> bool:
