@@ -11,6 +11,7 @@ __all__ = [
     "CAPACITY_TYPE",
     "CAPACITY_TYPE_ON_DEMAND",
     "CAPACITY_TYPE_SPOT",
+    "DISRUPTED_TAINT",
     "HOSTNAME",
     "INSTANCE_TYPE",
     "NODEPOOL",
@@ -31,6 +32,8 @@ WINDOWS_BUILD = "node.kubernetes.io/windows-build"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
 NODEPOOL = "updraft.io/nodepool"
 """Which NodePool a node (or NodeClaim) belongs to: Updraft's name for `karpenter.sh/nodepool`."""
+DISRUPTED_TAINT = "updraft.io/disrupted"
+"""The NoSchedule taint on a node being disrupted: no new pod lands on it while it drains."""
 CAPACITY_TYPE_SPOT = "spot"
 CAPACITY_TYPE_ON_DEMAND = "on-demand"
 

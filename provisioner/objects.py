@@ -13,9 +13,13 @@ simulation alike, so what a pod selects is exactly what a node carries.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from croniter import croniter
 
 from kits.clock import SystemClock, format_rfc3339
 from kits.durations import parse_duration as go_duration
@@ -40,17 +44,21 @@ __all__ = [
     "GROUP",
     "NODECLAIMS",
     "NODECLASSES",
+    "NODECLASS_HASH_ANNOTATION",
     "NODEPOOLS",
+    "NODEPOOL_HASH_ANNOTATION",
     "POOL_LABEL",
     "claim_view",
     "condition",
     "is_provisionable",
     "node_view",
     "nodeclaim_from_plan",
+    "nodeclass_hash",
     "parse_duration",
     "requirements_to_k8s",
     "resources_to_k8s",
     "taints_to_k8s",
+    "template_hash",
     "validate_nodepool",
     "with_condition",
 ]
@@ -68,6 +76,11 @@ BATCH_ANNOTATION = f"{GROUP}/batch"
 """The provisioning batch that created a NodeClaim: one burst of pods, one batch id."""
 FINALIZER = f"{GROUP}/termination"
 """Held on every NodeClaim until its instance is gone, so no instance outlives its claim."""
+NODEPOOL_HASH_ANNOTATION = f"{GROUP}/nodepool-hash"
+"""The pool template's hash when the NodeClaim was made: a different hash now is drift."""
+NODECLASS_HASH_ANNOTATION = f"{GROUP}/nodeclass-hash"
+"""The NodeClass spec's hash when the NodeClaim was made: a different hash now is drift."""
+_REASONS = ("Empty", "Drifted", "Underutilized")
 
 _POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 _DEFAULT_KUBELET = KubeletConfig()
@@ -203,6 +216,16 @@ def _validate_disruption(spec: Mapping[str, Any]) -> None:
             raise InvalidFieldError(bpath, "schedule and duration go together")
         if "duration" in budget:
             parse_duration(str(budget["duration"]), field=f"{bpath}.duration")
+        if "schedule" in budget and not croniter.is_valid(str(budget["schedule"])):
+            raise InvalidFieldError(
+                f"{bpath}.schedule",
+                f"{budget['schedule']!r} is not a cron expression like '0 9 * * mon-fri'",
+            )
+        for j, reason in enumerate(budget.get("reasons") or []):
+            if reason not in _REASONS:
+                raise InvalidFieldError(
+                    f"{bpath}.reasons[{j}]", f"{reason!r} is not one of {_REASONS}"
+                )
 
 
 def validate_nodepool(
@@ -308,10 +331,39 @@ def taints_to_k8s(taints: Iterable[Taint]) -> list[JSON]:
     return out
 
 
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def template_hash(pool: Mapping[str, Any]) -> str:
+    """The stable hash of a NodePool's ``spec.template`` without its requirements (a
+    requirement change drifts only the nodes it no longer admits, judged by their labels)."""
+    template = dict((pool.get("spec") or {}).get("template") or {})
+    tspec = dict(template.get("spec") or {})
+    tspec.pop("requirements", None)
+    template["spec"] = tspec
+    return _digest(template)
+
+
+def nodeclass_hash(nodeclass: Mapping[str, Any] | None) -> str:
+    """The stable hash of a NodeClass's spec ("" when there is none)."""
+    if nodeclass is None:
+        return ""
+    return _digest(nodeclass.get("spec") or {})
+
+
 def nodeclaim_from_plan(
-    plan: NodeClaimPlan, *, name: str, pool: Mapping[str, Any], batch: str
+    plan: NodeClaimPlan,
+    *,
+    name: str,
+    pool: Mapping[str, Any],
+    batch: str,
+    nodeclass: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> JSON:
-    """The NodeClaim object for ``plan``, owned by its NodePool (JSON ``pool``)."""
+    """The NodeClaim object for ``plan``, owned by its NodePool (JSON ``pool``), carrying the
+    hashes of the pool's template and of ``nodeclass`` (drift is told by them)."""
     meta = ObjectMeta.of(pool)
     template = (pool.get("spec") or {}).get("template") or {}
     tmeta = ObjectMeta.of(template)
@@ -337,7 +389,13 @@ def nodeclaim_from_plan(
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": {**tmeta.annotations, BATCH_ANNOTATION: batch},
+            "annotations": {
+                **tmeta.annotations,
+                **(annotations or {}),
+                BATCH_ANNOTATION: batch,
+                NODEPOOL_HASH_ANNOTATION: template_hash(pool),
+                NODECLASS_HASH_ANNOTATION: nodeclass_hash(nodeclass),
+            },
             "finalizers": [FINALIZER],
             "ownerReferences": [
                 {
