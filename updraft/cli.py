@@ -17,6 +17,7 @@ from keda import GrpcSettings, TlsFiles
 from kits.durations import format_duration, parse_duration
 from kube import LeaderSettings
 from provisioner.controllers.manager import ProvisionerSettings
+from provisioner.disruption.controller import DisruptionSettings
 from updraft import __version__, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
@@ -321,6 +322,18 @@ def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--registration-timeout",
         default=ProvisionerSettings.registration_timeout,
         help="delete a NodeClaim whose node has not registered by then",
+    )
+    _add_duration(
+        p,
+        "--disruption-poll-interval",
+        default=DisruptionSettings.poll,
+        help="between disruption passes",
+    )
+    _add_duration(
+        p,
+        "--disruption-validation-delay",
+        default=DisruptionSettings.validation_delay,
+        help="a disruption command is recomputed after this long and runs only if unchanged",
     )
     p.add_argument(
         "--leader-election-namespace",

@@ -22,6 +22,7 @@ from kube import Api, ConfigError, LeaderSettings, connect
 from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
+from provisioner.disruption.controller import DisruptionSettings
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
@@ -108,6 +109,8 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
         raise ValueError("--batch-idle-duration must be positive and at most --batch-max-duration")
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise ValueError(f"--kubeconfig: {args.kubeconfig} is not a readable file")
+    if args.disruption_poll_interval <= 0:
+        raise ValueError("--disruption-poll-interval must be positive")
     if args.leader_election_lease_duration <= 0:
         raise ValueError("--leader-election-lease-duration must be positive")
     return ProvisionRunSettings(
@@ -123,5 +126,9 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
             lease_name=args.leader_election_name,
             identity=default_identity(),
             leader=leader_settings(args.leader_election_lease_duration),
+            disruption=DisruptionSettings(
+                poll=args.disruption_poll_interval,
+                validation_delay=args.disruption_validation_delay,
+            ),
         ),
     )

@@ -24,6 +24,7 @@ from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.nodepools import NodePoolController, pool_of
 from provisioner.controllers.provisioning import Provisioning
 from provisioner.controllers.state import ClusterState
+from provisioner.disruption.controller import DisruptionController, DisruptionSettings
 from provisioner.errors import InvalidFieldError
 from provisioner.objects import claim_view, is_provisionable, node_view
 from provisioner.resources import Resources
@@ -52,6 +53,7 @@ class ProvisionerSettings:
     lease_name: str = "updraft-provisioner"
     identity: str = "updraft-provisioner"
     leader: LeaderSettings = field(default_factory=LeaderSettings)
+    disruption: DisruptionSettings = field(default_factory=DisruptionSettings)
 
 
 class ProvisionerController:
@@ -74,6 +76,14 @@ class ProvisionerController:
         )
         self.provisioning = Provisioning(
             api, self.state, pools=self.pools, lifecycle=self.lifecycle, catalog=provider.catalog
+        )
+        self.disruption = DisruptionController(
+            api,
+            self.state,
+            pools=self.pools,
+            lifecycle=self.lifecycle,
+            catalog=provider.catalog,
+            settings=settings.disruption,
         )
         self._leading = asyncio.Event()
         self._lost = asyncio.Event()
@@ -121,6 +131,7 @@ class ProvisionerController:
     async def close(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.disruption.close()
         await self.lifecycle.close()
         await self.elector.close()
         await self.state.close()
@@ -138,11 +149,13 @@ class ProvisionerController:
                 asyncio.create_task(self._batch_loop(), name="provisioner batches"),
                 asyncio.create_task(self._reconcile_loop(), name="provisioner reconcile"),
                 asyncio.create_task(self._resync_loop(), name="provisioner resync"),
+                asyncio.create_task(self.disruption.run(), name="provisioner disruption"),
             ]
             try:
                 await self._lost.wait()
             finally:
                 await cancel_and_wait(*workers)
+                await self.disruption.close()
                 await self.lifecycle.close()
             log.info("lease lost: provisioning stopped")
 

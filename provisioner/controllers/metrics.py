@@ -9,10 +9,13 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "BATCHES",
+    "DISRUPTION_COMMANDS",
+    "DISRUPTION_SAVINGS",
     "LAUNCHED_COST",
     "LEADER",
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
+    "NODES_DISRUPTED",
     "PENDING_PODS",
     "SCHEDULING_DURATION",
 ]
@@ -47,4 +50,19 @@ NODECLAIMS_CREATED = Counter(
 )
 LEADER = Gauge(
     "updraft_provisioner_leader", "1 while this replica holds the provisioner's leader lease."
+)
+DISRUPTION_COMMANDS = Counter(
+    "updraft_provisioner_disruption_commands",
+    "Disruption commands, by method and result (executed, abandoned, invalidated).",
+    ["method", "result"],
+)
+NODES_DISRUPTED = Counter(
+    "updraft_provisioner_nodes_disrupted",
+    "NodeClaims deleted by disruption, by NodePool and reason (Empty, Drifted, Underutilized, "
+    "Expired).",
+    ["nodepool", "reason"],
+)
+DISRUPTION_SAVINGS = Gauge(
+    "updraft_provisioner_disruption_savings_per_hour",
+    "USD per hour saved by the disruption commands this process executed, summed.",
 )

@@ -175,9 +175,7 @@ def consolidation(cluster: Cluster, candidates: Sequence[Candidate], method: str
     plan = dataclasses.replace(
         plan, instance_types=tuple(t for _, t in cheaper), price=cheaper[0][0]
     )
-    return Command(
-        method, UNDERUTILIZED, tuple(candidates), (plan,), savings=price - cheaper[0][0]
-    )
+    return Command(method, UNDERUTILIZED, tuple(candidates), (plan,), savings=price - cheaper[0][0])
 
 
 def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:

@@ -64,9 +64,7 @@ class PoolPolicy:
             expire_after=(
                 DEFAULT_EXPIRE_AFTER
                 if expire is None
-                else parse_duration(
-                    str(expire), field="spec.template.spec.expireAfter", never=True
-                )
+                else parse_duration(str(expire), field="spec.template.spec.expireAfter", never=True)
             ),
             budgets=budgets_of(disruption.get("budgets")),
             template_hash=template_hash(pool),
