@@ -180,7 +180,9 @@ def consolidation(cluster: Cluster, candidates: Sequence[Candidate], method: str
 
 def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:
     eligible = [c for c in candidates if c.consolidatable and c.policy.consolidates_underutilized]
-    eligible.sort(key=lambda c: (-c.savings_ratio, c.name))
+    # Fewest pods first, then most saved per pod: a prefix of nodes each holding little is
+    # what packs onto one cheaper node; leading with full nodes makes every prefix invalid.
+    eligible.sort(key=lambda c: (len(c.pods), -c.savings_ratio, c.name))
     return _within_budget(eligible, room, UNDERUTILIZED)
 
 

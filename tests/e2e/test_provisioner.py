@@ -105,6 +105,8 @@ class Tenant:
         self.nodeclass = f"e2e-{self.id}"
         self.process: ServerProcess | None = None
         self.lease = f"provisioner-{self.id}"
+        self.extra_args: list[str] = []
+        """More ``updraft provisioner`` flags (disruption timings, say)."""
 
     # the provisioner process
 
@@ -121,6 +123,7 @@ class Tenant:
             f"--leader-election-namespace={self.namespace}",
             f"--leader-election-name={self.lease}",
             f"--leader-election-lease-duration={LEASE_SECONDS}s",
+            *self.extra_args,
         ]
 
     async def start(self) -> ServerProcess:
