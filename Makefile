@@ -7,12 +7,15 @@ PYTEST_ARGS ?=
 API_PORT ?= 6443
 GRPC_PORT ?= 9090
 METRICS_PORT ?= 8080
+IMAGE ?= updraft:0.1.0
+# A daemonless builder first (buildah, podman); docker needs its engine running.
+BUILDER ?= $(firstword $(shell command -v buildah podman docker 2>/dev/null))
 CODE := updraft adapter keda scalers provisioner kube kits tests bench hack
 
-.PHONY: help setup run test unit integration e2e lint fmt proto cluster-up cluster-down bench
+.PHONY: help setup run test unit integration e2e lint fmt proto image cluster-up cluster-down bench
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
 	@bash hack/setup.sh
@@ -55,6 +58,10 @@ fmt: setup  ## apply ruff's fixes and formatting
 
 proto: setup  ## regenerate keda/_pb/ from proto/ (grpcio-tools pinned to grpcio)
 	@bash hack/proto.sh
+
+image:  ## the image the manifests run, updraft:0.1.0 (buildah, podman or docker)
+	@if [ -z "$(BUILDER)" ]; then echo "make image: no buildah, podman or docker on PATH" >&2; exit 2; fi
+	$(BUILDER) build -t $(IMAGE) -f Dockerfile .
 
 cluster-up: setup  ## start the test control plane in the background (.cache/cluster/kubeconfig)
 	@$(PY) -m tests.cluster up

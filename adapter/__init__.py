@@ -65,7 +65,15 @@ from adapter.quantity import format_metric_value
 from adapter.selectors import Operator, Requirement, Selector, parse_selector
 from adapter.server import AdapterServer
 from adapter.status import status_body
-from adapter.tls import SelfSignedPair, ServingCertificate, ServingSettings, ensure_self_signed
+from adapter.tls import (
+    SelfSignedPair,
+    ServingCertificate,
+    ServingPairPem,
+    ServingSettings,
+    ensure_self_signed,
+    issue_serving_pair,
+    serving_pair_problem,
+)
 
 __all__ = [
     "ANONYMOUS",
@@ -114,6 +122,7 @@ __all__ = [
     "SelectorError",
     "SelfSignedPair",
     "ServingCertificate",
+    "ServingPairPem",
     "ServingSettings",
     "SubjectAccessAuthorizer",
     "TokenReviewer",
@@ -123,8 +132,10 @@ __all__ = [
     "create_app",
     "ensure_self_signed",
     "format_metric_value",
+    "issue_serving_pair",
     "load_config",
     "parse_config",
     "parse_selector",
+    "serving_pair_problem",
     "status_body",
 ]

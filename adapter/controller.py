@@ -23,6 +23,7 @@ from adapter.metricsources import (
     MetricSource,
     MetricSourceProvider,
     parse,
+    validate,
 )
 from adapter.quantity import format_metric_value
 from kits.clock import Clock, SystemClock, format_rfc3339
@@ -43,8 +44,9 @@ class ControllerSettings:
     """Seconds between status refreshes: fresh enough for `kubectl get msrc`, while the cache
     still asks each upstream at most once per polling interval."""
     secret_refresh: float = 60.0
-    """Seconds between re-reads of `authRef` Secrets, so rotated credentials are picked up
-    without watching every Secret in the cluster."""
+    """Seconds between re-reads of the `authRef` Secrets of healthy sources, so rotated
+    credentials are picked up without watching Secrets (RBAC grants only `get` on them). A
+    source whose Secret is missing or incomplete is retried every `status_interval` instead."""
     measure_budget: float = 5.0
     """Seconds a status refresh waits for one MetricSource's upstream before reporting it."""
 
@@ -83,6 +85,8 @@ class MetricSourceController:
         self._informer = Informer(api, METRICSOURCES, handler=self._on_event)
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
         self._written: dict[tuple[str, str], dict[str, Any]] = {}
+        self._retry: set[tuple[str, str]] = set()
+        """Sources with an authRef that failed to apply: re-read every status interval."""
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -106,20 +110,27 @@ class MetricSourceController:
         if event.type == "DELETED":
             self._objects.pop(key, None)
             self._written.pop(key, None)
+            self._retry.discard(key)
             self._provider.remove(*key)
             return
         self._objects[key] = event.object
         await self._apply(key, event.object)
 
     async def _apply(self, key: tuple[str, str], obj: dict[str, Any]) -> None:
+        source: MetricSource | None = None
         try:
             source = parse(obj, registry=self._registry)
             if source.auth_ref is not None:
+                # Validated only now: the auth keys the scaler needs are in the Secret.
                 source = source.with_auth(await self._secret(source))
+                validate(source, registry=self._registry)
         except InvalidMetricSourceError as e:
-            self._provider.remove(*key)
+            if source is not None and source.auth_ref is not None:
+                self._retry.add(key)  # the Secret may appear or be fixed at any time
+            self._provider.mark_invalid(*key, str(e))
             await self._report(key, ready=False, reason="InvalidSpec", message=str(e))
             return
+        self._retry.discard(key)
         self._provider.upsert(source)
 
     async def _secret(self, source: MetricSource) -> dict[str, str]:
@@ -190,6 +201,11 @@ class MetricSourceController:
             log.warning("cannot write status of MetricSource %s/%s: %s", *key, e)
             return
         self._written[key] = {**wanted, "transition": condition["lastTransitionTime"]}
+        if before is None or before["ready"] != ready:
+            if ready:
+                log.info("MetricSource %s/%s is Ready: %s", *key, message)
+            else:
+                log.warning("MetricSource %s/%s is not Ready (%s): %s", *key, reason, message)
         if before is None or before["ready"] != ready or before["reason"] != reason:
             await record_event(
                 self._api,
@@ -228,5 +244,10 @@ class MetricSourceController:
                 for key, obj in list(self._objects.items()):
                     await self._apply(key, obj)
                 next_secret_refresh = loop.time() + self._settings.secret_refresh
+            else:
+                for key in list(self._retry):
+                    pending = self._objects.get(key)
+                    if pending is not None:
+                        await self._apply(key, pending)
             await asyncio.gather(*(self._refresh_one(s) for s in self._provider.sources()))
             await asyncio.sleep(self._settings.status_interval)

@@ -17,7 +17,13 @@ from adapter.discovery import EXTERNAL, api_group, external_resources
 from adapter.encoding import json_response
 from adapter.errors import MetricNotFoundError
 from adapter.paths import parse_external, split_path
-from adapter.providers import EXTERNAL_GROUP, ExternalMetrics, ExternalSample, MetricRef
+from adapter.providers import (
+    EXTERNAL_GROUP,
+    ExternalMetrics,
+    ExternalSample,
+    MetricRef,
+    match_name,
+)
 from adapter.quantity import format_metric_value
 from adapter.selectors import parse_selector
 from kits.clock import format_rfc3339
@@ -65,12 +71,7 @@ class MetricNames:
         scopes = self._index.get(requested.lower())
         if scopes is None:
             return None
-        here = scopes.get(namespace, set())
-        everywhere = scopes.get(None, set())
-        if requested in here or requested in everywhere:
-            return requested
-        candidates = here | everywhere
-        return min(candidates) if candidates else None
+        return match_name(requested, scopes.get(namespace, set()) | scopes.get(None, set()))
 
 
 class ExternalHandlers:

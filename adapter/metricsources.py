@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 
 from adapter.errors import MetricNotFoundError, UnavailableError
-from adapter.providers import EXTERNAL_GROUP, ExternalSample, MetricRef
+from adapter.providers import EXTERNAL_GROUP, ExternalSample, MetricRef, match_name
 from adapter.selectors import Selector
 from scalers import ConfigError, MetricCache, Registry, TriggerPolicy, TriggerSpec, UpstreamError
 from scalers.cache import Fallback
@@ -39,6 +39,10 @@ class InvalidMetricSourceError(ValueError):
         self.message = message
 
 
+class UnservableSourceError(ValueError):
+    """A MetricSource exists but cannot be served; the message names it and says why."""
+
+
 class _Model(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -55,14 +59,25 @@ class _Trigger(_Model):
     """Inline auth values: standalone files only (a cluster keeps them in Secrets)."""
 
 
+MAX_POLLING_INTERVAL = 86400
+"""One day: a value fresh for longer is not autoscaling any more (the CRD has the same bound)."""
+MAX_FAILURE_THRESHOLD = 100
+"""A hundred failed queries (50 minutes at the 30 s default) before the fallback: more is a
+typo, not a policy (the CRD has the same bound)."""
+
+
 class _Fallback(_Model):
-    failure_threshold: int = pydantic.Field(alias="failureThreshold", ge=1)
-    value: float | None = None
+    failure_threshold: int = pydantic.Field(
+        alias="failureThreshold", ge=1, le=MAX_FAILURE_THRESHOLD
+    )
+    value: float | None = pydantic.Field(default=None, allow_inf_nan=False)
 
 
 class _Spec(_Model):
     trigger: _Trigger
-    polling_interval: int = pydantic.Field(default=30, alias="pollingInterval", ge=1)
+    polling_interval: int = pydantic.Field(
+        default=30, alias="pollingInterval", ge=1, le=MAX_POLLING_INTERVAL
+    )
     fallback: _Fallback | None = None
 
 
@@ -182,44 +197,102 @@ def parse(
         auth=dict(trigger.auth or {}),
         generation=model.metadata.generation,
     )
-    try:
-        registry.validate(source.spec(), ignore=())
-    except ConfigError as e:
-        prefix = "spec.trigger.auth" if e.key in (trigger.auth or {}) else "spec.trigger.metadata"
-        raise InvalidMetricSourceError(f"{prefix}.{e.key}", str(e)) from None
+    if source.auth_ref is None:
+        # With an authRef the auth values are not known yet: the caller validates once it has
+        # read the Secret (see `validate`).
+        validate(source, registry=registry)
     return source
 
 
+def validate(source: MetricSource, *, registry: Registry) -> None:
+    """Raise `InvalidMetricSourceError` for the first problem of `source`'s trigger, with
+    its auth values as they are now (inline, or read from the `authRef` Secret)."""
+    try:
+        registry.validate(source.spec(), ignore=())
+    except ConfigError as e:
+        raise config_error(source, e) from None
+
+
+def config_error(source: MetricSource, error: ConfigError) -> InvalidMetricSourceError:
+    """`error` named by the field a user edits: the Secret for an auth key of an `authRef`,
+    `spec.trigger.auth.<key>` for inline auth, else `spec.trigger.metadata.<key>`."""
+    in_auth = error.in_auth or (error.key in source.auth and error.key not in source.metadata)
+    if not in_auth:
+        return InvalidMetricSourceError(f"spec.trigger.metadata.{error.key}", str(error))
+    if source.auth_ref is None:
+        return InvalidMetricSourceError(f"spec.trigger.auth.{error.key}", str(error))
+    secret = f"Secret {source.namespace}/{source.auth_ref}"
+    if error.value is None:
+        problem = f'{secret} has no key "{error.key}" (expected {error.expected})'
+    else:
+        problem = f'{secret} key "{error.key}": got {error.value!r}, expected {error.expected}'
+    return InvalidMetricSourceError("spec.trigger.authRef", problem)
+
+
 class MetricSourceProvider:
-    """`ExternalMetrics` over MetricSources: values come from the shared `MetricCache`."""
+    """`ExternalMetrics` over MetricSources: values come from the shared `MetricCache`.
+
+    A source that cannot be served (its spec or Secret is bad) stays known with its reason, so
+    an HPA or KEDA asking for it is told why instead of "not found"."""
 
     def __init__(self, cache: MetricCache) -> None:
         self._cache = cache
         self._sources: dict[tuple[str, str], MetricSource] = {}
+        self._invalid: dict[tuple[str, str], str] = {}
+        self._names: dict[str, set[str]] = {}
         self._refs: tuple[MetricRef, ...] = ()
 
     def upsert(self, source: MetricSource) -> None:
         self._sources[source.key] = source
+        self._invalid.pop(source.key, None)
+        self._rebuild()
+
+    def mark_invalid(self, namespace: str, name: str, reason: str) -> None:
+        """`namespace/name` exists but cannot be served; `reason` is what status says."""
+        self._sources.pop((namespace, name), None)
+        self._invalid[namespace, name] = reason
         self._rebuild()
 
     def remove(self, namespace: str, name: str) -> None:
-        if self._sources.pop((namespace, name), None) is not None:
+        found = self._sources.pop((namespace, name), None)
+        if self._invalid.pop((namespace, name), None) is not None or found is not None:
             self._rebuild()
 
     def replace_all(self, sources: Sequence[MetricSource]) -> None:
         self._sources = {s.key: s for s in sources}
+        self._invalid = {}
         self._rebuild()
 
     def sources(self) -> list[MetricSource]:
         return list(self._sources.values())
 
-    def trigger_for(self, namespace: str, name: str) -> tuple[TriggerSpec, TriggerPolicy] | None:
-        """The MetricSource's trigger and policy, for a KEDA trigger's `metricSourceRef`."""
-        source = self._sources.get((namespace, name))
-        return None if source is None else (source.spec(), source.policy)
+    def _find(self, namespace: str, name: str) -> MetricSource | None:
+        """The source `name` names in `namespace` (by `match_name`'s case rule); raises
+        `UnservableSourceError` for a known but invalid one."""
+        found = match_name(name, self._names.get(namespace, set()))
+        if found is None:
+            return None
+        reason = self._invalid.get((namespace, found))
+        if reason is not None:
+            raise UnservableSourceError(f"MetricSource {namespace}/{found} is invalid: {reason}")
+        return self._sources[namespace, found]
+
+    def trigger_for(
+        self, namespace: str, name: str
+    ) -> tuple[str, TriggerSpec, TriggerPolicy] | None:
+        """The MetricSource's own name, trigger and policy, for a KEDA trigger's
+        `metricSourceRef`; None when there is none, `UnservableSourceError` (a ValueError)
+        when it is invalid."""
+        source = self._find(namespace, name)
+        return None if source is None else (source.name, source.spec(), source.policy)
 
     def _rebuild(self) -> None:
-        self._refs = tuple(MetricRef(name=n, namespace=ns) for ns, n in sorted(self._sources))
+        keys = sorted({*self._sources, *self._invalid})
+        names: dict[str, set[str]] = {}
+        for ns, n in keys:
+            names.setdefault(ns, set()).add(n)
+        self._names = names
+        self._refs = tuple(MetricRef(name=n, namespace=ns) for ns, n in keys)
 
     async def list_metrics(self) -> Sequence[MetricRef]:
         return self._refs
@@ -227,13 +300,22 @@ class MetricSourceProvider:
     async def get(
         self, *, namespace: str, name: str, selector: Selector
     ) -> Sequence[ExternalSample]:
-        source = self._sources.get((namespace, name))
+        try:
+            source = self._find(namespace, name)
+        except UnservableSourceError as e:
+            raise UnavailableError(str(e)) from None
         if source is None:
             raise MetricNotFoundError(name, group=EXTERNAL_GROUP)
         try:
             measurement = await self._cache.get(source.spec(selector), source.policy)
         except UpstreamError as e:
-            raise UnavailableError(f"MetricSource {namespace}/{name}: {e}") from None
+            raise UnavailableError(f"MetricSource {namespace}/{source.name}: {e}") from None
         except ConfigError as e:
-            raise UnavailableError(f"MetricSource {namespace}/{name} is invalid: {e}") from None
-        return [ExternalSample(metric_name=name, value=measurement.value, timestamp=measurement.at)]
+            raise UnavailableError(
+                f"MetricSource {namespace}/{source.name} is invalid: {e}"
+            ) from None
+        return [
+            ExternalSample(
+                metric_name=source.name, value=measurement.value, timestamp=measurement.at
+            )
+        ]

@@ -145,6 +145,10 @@ class PrometheusCustomMetrics:
         self._values: dict[str, tuple[float, asyncio.Task[list[_Point]]]] = {}
         self._relister: asyncio.Task[None] | None = None
         self._closed = False
+        self._discovered = False
+        self._undiscovered: UnavailableError | None = None
+        """Why no discovery has succeeded yet: until one does, an unknown metric is not known
+        to be missing, so it is answered 503 with this reason rather than 404."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -202,12 +206,21 @@ class PrometheusCustomMetrics:
         index: dict[tuple[GroupResource, str], _Entry] = {}
         for rule in self._config.rules:
             what = f"custom metrics rules[{rule.index}] seriesQuery {_shorten(rule.series_query)!r}"
-            found = await self._call(
-                functools.partial(self._client.series, rule.series_query, start=start, what=what),
-                what=what,
-            )
+            try:
+                found = await self._call(
+                    functools.partial(
+                        self._client.series, rule.series_query, start=start, what=what
+                    ),
+                    what=what,
+                )
+            except UnavailableError as e:
+                if not self._discovered:
+                    self._undiscovered = e
+                raise
             for labels in found:
                 self._add_series(index, rule, labels)
+        self._undiscovered = None
+        self._discovered = True
         infos = tuple(
             sorted(
                 (
@@ -256,6 +269,10 @@ class PrometheusCustomMetrics:
         kind = resolve(resource)
         canonical = kind.group_resource if kind is not None else resource
         entry = self._index.get((canonical, metric))
+        if entry is None and self._undiscovered is not None:
+            raise UnavailableError(
+                f"custom metrics are not discovered yet: {self._undiscovered.message}"
+            )
         # A namespaced metric is asked for in a namespace; a root-scoped one is not.
         if entry is None or entry.namespaced != bool(namespace):
             raise MetricNotFoundError(

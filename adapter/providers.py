@@ -12,7 +12,7 @@ fallback applies. Any other exception becomes a 500 whose body does not repeat i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +33,18 @@ class MetricRef:
 
     name: str
     namespace: str | None = None
+
+
+def match_name(requested: str, names: Collection[str]) -> str | None:
+    """The one case rule of both front doors: `requested` itself if it is among `names`, else
+    the first (sorted) name that differs only in case, else None. client-go lowercases the
+    metric segment of the path (an HPA asking for `queueLength` sends `queuelength`), so an
+    exact match cannot be required; the exact spelling wins where two names differ in case."""
+    if requested in names:
+        return requested
+    folded = requested.lower()
+    candidates = [n for n in names if n.lower() == folded]
+    return min(candidates) if candidates else None
 
 
 @dataclass(frozen=True)

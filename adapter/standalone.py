@@ -3,7 +3,7 @@
 Owns reading a file of MetricSource documents (the same objects one would apply to a cluster,
 `---`-separated; `spec.trigger.auth` may hold auth values inline, since there are no Secrets),
 and naming the document and field of the first problem. All or nothing: a file with one bad
-document loads none of it.
+document loads none of it, and a file with no MetricSource at all is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ def load(path: Path, *, registry: Registry) -> list[MetricSource]:
         raise StandaloneConfigError(f"{path}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise StandaloneConfigError(f"{path}: not valid YAML: {e}") from None
+    if not documents:
+        # Serving nothing is never what a user meant: likely the wrong file, or an empty one.
+        raise StandaloneConfigError(
+            f"{path}: holds no MetricSource documents; expected at least one"
+        )
     sources: list[MetricSource] = []
     seen: set[tuple[str, str]] = set()
     for index, doc in enumerate(documents, start=1):

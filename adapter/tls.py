@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -177,18 +178,44 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def ensure_self_signed(
-    directory: Path, *, service: str, namespace: str, clock: Clock | None = None
-) -> SelfSignedPair:
-    """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
-    `<service>.<namespace>.svc`, `localhost` and 127.0.0.1. Logged at WARNING: a self-signed
-    certificate means the APIService must trust this generated CA (or skip TLS verification)."""
-    pair = SelfSignedPair(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
-    if pair.ca_file.exists() and pair.cert_file.exists() and pair.key_file.exists():
-        logger.warning("serving with the self-signed certificate in %s", directory)
-        return pair
-    directory.mkdir(parents=True, exist_ok=True)
-    now = (clock or SystemClock()).now()
+def _announce(pair: SelfSignedPair, dns_name: str, how: str) -> None:
+    logger.warning(
+        "no serving certificate given: %s a self-signed one for %s, localhost and 127.0.0.1; "
+        "the APIService caBundle must hold its CA, %s (keep TLS verification on)",
+        how,
+        dns_name,
+        pair.ca_file,
+    )
+
+
+@dataclass(frozen=True)
+class ServingPairPem:
+    """A CA and a serving certificate it signed, as PEM: what a kubernetes.io/tls Secret holds
+    (`ca.crt`, `tls.crt`, `tls.key`) and what an APIService's `caBundle` needs (`ca`)."""
+
+    ca: bytes
+    cert: bytes
+    """The leaf followed by the CA, so clients that were given only the leaf can build the
+    chain."""
+    key: bytes
+
+
+def serving_dns_names(*, service: str, namespace: str) -> tuple[str, ...]:
+    """The names the aggregator and in-cluster clients use for a Service."""
+    dns_name = f"{service}.{namespace}.svc"
+    # `<service>.<namespace>` too: the short name a KEDA `scalerAddress` may use.
+    return (dns_name, f"{dns_name}.cluster.local", f"{service}.{namespace}", "localhost")
+
+
+def issue_serving_pair(
+    *,
+    service: str,
+    namespace: str,
+    now: dt.datetime,
+    validity: dt.timedelta = _SELF_SIGNED_VALIDITY,
+) -> ServingPairPem:
+    """A fresh CA (EC P-256) and a serving pair it signed, valid for `serving_dns_names` and
+    127.0.0.1."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, f"{service}-ca@{int(now.timestamp())}")]
@@ -200,7 +227,7 @@ def ensure_self_signed(
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _SELF_SIGNED_VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -222,23 +249,21 @@ def ensure_self_signed(
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    dns_name = f"{service}.{namespace}.svc"
+    names = serving_dns_names(service=service, namespace=namespace)
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _SELF_SIGNED_VALIDITY)
+        .not_valid_after(now + validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName(
                 [
-                    x509.DNSName(dns_name),
-                    x509.DNSName(f"{dns_name}.cluster.local"),
-                    x509.DNSName("localhost"),
+                    *(x509.DNSName(name) for name in names),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 ]
             ),
@@ -250,16 +275,60 @@ def ensure_self_signed(
         .sign(ca_key, hashes.SHA256())
     )
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    pair.ca_file.write_bytes(ca_pem)
-    pair.cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + ca_pem)
+    return ServingPairPem(
+        ca=ca_pem, cert=leaf.public_bytes(serialization.Encoding.PEM) + ca_pem, key=_key_pem(key)
+    )
+
+
+def serving_pair_problem(
+    pair: ServingPairPem, *, service: str, namespace: str, now: dt.datetime
+) -> str | None:
+    """Why `pair` cannot serve `<service>.<namespace>.svc` now, or None when it can: the leaf
+    must parse, match the key, be signed by the CA, name the Service, and be valid for at least
+    another tenth of its lifetime (so a rotation happens before clients see an expired one)."""
+    try:
+        ca = x509.load_pem_x509_certificate(pair.ca)
+        leaf = x509.load_pem_x509_certificate(pair.cert)
+        key = serialization.load_pem_private_key(pair.key, password=None)
+    except ValueError as e:
+        return f"does not parse: {e}"
+    if key.public_key() != leaf.public_key():
+        return "tls.key does not match tls.crt"
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return "tls.crt is not signed by ca.crt"
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return "tls.crt has no subjectAltName"
+    wanted = f"{service}.{namespace}.svc"
+    if wanted not in san.get_values_for_type(x509.DNSName):
+        return f"tls.crt does not name {wanted}"
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if now >= end - (end - start) / 10:
+        return f"tls.crt expires at {end.isoformat()}"
+    return None
+
+
+def ensure_self_signed(
+    directory: Path, *, service: str, namespace: str, clock: Clock | None = None
+) -> SelfSignedPair:
+    """A CA and a serving pair signed by it in `directory` (kept if already there), valid for
+    `serving_dns_names` and 127.0.0.1. Logged once, at WARNING: the APIService must then trust
+    this generated CA in its caBundle (never skip verification)."""
+    pair = SelfSignedPair(directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    if pair.ca_file.exists() and pair.cert_file.exists() and pair.key_file.exists():
+        _announce(pair, f"{service}.{namespace}.svc", "reusing")
+        return pair
+    directory.mkdir(parents=True, exist_ok=True)
+    now = (clock or SystemClock()).now()
+    pem = issue_serving_pair(service=service, namespace=namespace, now=now)
+    dns_name = serving_dns_names(service=service, namespace=namespace)[0]
+    pair.ca_file.write_bytes(pem.ca)
+    pair.cert_file.write_bytes(pem.cert)
     fd = os.open(pair.key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(_key_pem(key))
-    logger.warning(
-        "no serving certificate given: generated a self-signed one for %s, localhost and "
-        "127.0.0.1 in %s (CA %s); an APIService must trust that CA or skip TLS verification",
-        dns_name,
-        directory,
-        pair.ca_file,
-    )
+        out.write(pem.key)
+    _announce(pair, dns_name, "generated")
     return pair

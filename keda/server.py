@@ -6,7 +6,9 @@ explicitly. It shares the event loop and the `MetricCache` with the metrics adap
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from dataclasses import dataclass
 
 import grpc
@@ -22,6 +24,26 @@ from scalers.cache import MetricCache, TriggerPolicy
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+_OPTIONS = (("grpc.so_reuseport", 0),)
+"""gRPC sets SO_REUSEPORT by default, so a second server on a taken port binds silently and
+the kernel splits the calls between the two; off, a taken port is a bind error."""
+
+
+def _ensure_free(host: str, port: int) -> None:
+    """Raise `OSError` (EADDRINUSE) if something listens on host:port already.
+
+    gRPC's own bind failure is a RuntimeError plus a line its C core logs to stderr; probing
+    first (SO_REUSEADDR on, as gRPC has it, so a port in TIME_WAIT still counts as free) gives
+    the caller a plain OSError in the common case."""
+    if port == 0:
+        return
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
 
 
 @dataclass(frozen=True)
@@ -64,19 +86,25 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=_OPTIONS)
         pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{self._settings.host}:{self._settings.port}"
-        if self._settings.plaintext:
-            self.port = server.add_insecure_port(address)
-        else:
-            assert self._settings.tls is not None  # GrpcSettings guarantees it
-            self.credentials = ReloadingServerCredentials(self._settings.tls)
-            self.port = server.add_secure_port(address, self.credentials.credentials)
+        _ensure_free(self._settings.host, self._settings.port)
+        try:
+            if self._settings.plaintext:
+                self.port = server.add_insecure_port(address)
+            else:
+                assert self._settings.tls is not None  # GrpcSettings guarantees it
+                self.credentials = ReloadingServerCredentials(self._settings.tls)
+                self.port = server.add_secure_port(address, self.credentials.credentials)
+        except RuntimeError:  # gRPC's "Failed to bind to address"
+            self.port = 0
+        if self.port == 0:  # older gRPC reports a failed bind as port 0
+            raise OSError(errno.EADDRINUSE, f"cannot listen on {address}")
         await server.start()
         self._server = server
         serving = health_pb2.HealthCheckResponse.SERVING

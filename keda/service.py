@@ -39,8 +39,12 @@ DEADLINE_MARGIN = 0.1
 class TriggerSources(Protocol):
     """Named triggers KEDA may point at with `metricSourceRef` (the adapter's MetricSources)."""
 
-    def trigger_for(self, namespace: str, name: str) -> tuple[TriggerSpec, TriggerPolicy] | None:
-        """The trigger and its policy, or None when there is no such source."""
+    def trigger_for(
+        self, namespace: str, name: str
+    ) -> tuple[str, TriggerSpec, TriggerPolicy] | None:
+        """The source's own name (its spelling; `name` matches it as the metrics API matches
+        metric names), its trigger and policy; None when there is no such source. Raises
+        `ValueError` saying why when the source exists but cannot be served."""
         ...
 
 
@@ -48,6 +52,8 @@ class TriggerSources(Protocol):
 class Resolved:
     spec: TriggerSpec
     policy: TriggerPolicy
+    source: str | None = None
+    """The MetricSource a `metricSourceRef` named: KEDA sees its name as the metric name."""
 
 
 class SourceNotFoundError(LookupError):
@@ -122,10 +128,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 "inline metadata: this server has no MetricSources (run the metrics API with a "
                 "cluster or --standalone-config)",
             )
-        found = self._sources.trigger_for(ref.namespace, source)
+        try:
+            found = self._sources.trigger_for(ref.namespace, source)
+        except ValueError as e:
+            raise ConfigError(METRIC_SOURCE_KEY, source, f"a servable MetricSource ({e})") from None
         if found is None:
             raise SourceNotFoundError(f"MetricSource {ref.namespace}/{source} does not exist")
-        return Resolved(*found)
+        name, spec, policy = found
+        return Resolved(spec, policy, source=name)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -154,12 +164,17 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             await context.abort(grpc.StatusCode.INTERNAL, str(e))
         raise AssertionError("unreachable: context.abort raises")
 
+    def _metric_name(self, t: Resolved) -> str:
+        """A MetricSource is named by its name, as the metrics API names it; an inline
+        trigger by its scaler's name (a function of the metadata)."""
+        return t.source or self._cache.scaler_for(t.spec, t.policy).metric_name
+
     def _metric_spec(self, t: Resolved) -> pb.GetMetricSpecResponse:
         scaler = self._cache.scaler_for(t.spec, t.policy)
         return pb.GetMetricSpecResponse(
             metricSpecs=[
                 pb.MetricSpec(
-                    metricName=scaler.metric_name,
+                    metricName=self._metric_name(t),
                     targetSize=_target_for_old_keda(scaler.target),
                     targetSizeFloat=scaler.target,
                 )
@@ -184,7 +199,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
         t = await self._resolve(request.scaledObjectRef, context)
-        name = self._cache.scaler_for(t.spec, t.policy).metric_name
+        name = self._metric_name(t)
         # Older KEDA sent lowercased names; the HPA lowercases them too.
         if request.metricName.lower() != name.lower():
             await context.abort(

@@ -13,11 +13,21 @@ from kube.client import (
     PODS,
     SECRETS,
     Api,
+    ConnectSettings,
     Resource,
     connect,
+    kubeconfig_path,
 )
-from kube.errors import ApiError, ConfigError, ConflictError, GoneError, KubeError, NotFoundError
-from kube.events import record_event
+from kube.errors import (
+    ApiError,
+    ConfigError,
+    ConflictError,
+    GoneError,
+    KubeError,
+    NotFoundError,
+    UnreachableError,
+)
+from kube.events import EventSeries, record_event
 from kube.informer import Event, Informer, InformerSettings, key_of
 from kube.leader import LeaderElector, LeaderSettings
 
@@ -33,7 +43,9 @@ __all__ = [
     "ApiError",
     "ConfigError",
     "ConflictError",
+    "ConnectSettings",
     "Event",
+    "EventSeries",
     "GoneError",
     "Informer",
     "InformerSettings",
@@ -42,7 +54,9 @@ __all__ = [
     "LeaderSettings",
     "NotFoundError",
     "Resource",
+    "UnreachableError",
     "connect",
     "key_of",
+    "kubeconfig_path",
     "record_event",
 ]

@@ -1,29 +1,65 @@
 """Building an API client and speaking raw JSON to the apiserver.
 
-Owns credentials loading (a kubeconfig path, else in-cluster) and the few raw calls the
-informer and leader election need (get, create, replace, list, watch stream), returning plain
-JSON dicts. It must not interpret objects: typed views belong to the packages that own them.
+Owns credentials loading (a kubeconfig path, else in-cluster), the start-up wait for the
+apiserver, and the few raw calls the informer and leader election need (get, create, replace,
+list, watch stream), returning plain JSON dicts. It must not interpret objects: typed views
+belong to the packages that own them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config import ConfigException
 
-from kube.errors import ApiError, ConfigError
+from kube.errors import ApiError, ConfigError, UnreachableError
 from kube.views import ListMeta
 
 JSON = dict[str, Any]
 
+log = logging.getLogger(__name__)
 
-async def connect(kubeconfig: str | None = None) -> client.ApiClient:
-    """An ApiClient from `kubeconfig`, or from the pod's service account when it is None."""
+
+@dataclass(frozen=True)
+class ConnectSettings:
+    """How long start-up waits for the apiserver before giving up."""
+
+    wait: float = 30.0
+    """30 s, as kube-controller-manager waits for a healthy apiserver before it exits: long
+    enough for an apiserver that is restarting, short enough that a wrong address shows as a
+    failed pod rather than one that hangs. 0: one attempt."""
+    first_backoff: float = 0.5
+    max_backoff: float = 5.0
+    """Doubling from 0.5 s to at most 5 s between attempts, each attempt logged."""
+
+
+def kubeconfig_path(flag: str | Path | None) -> str | None:
+    """The kubeconfig to use, as kubectl picks it: the flag, else the first existing file of
+    the colon-separated `$KUBECONFIG` (kubectl merges them all; the first file is enough for
+    one cluster), else None for the pod's service account. A `$KUBECONFIG` naming no existing
+    file is a `ConfigError`, not a silent fall back to in-cluster."""
+    if flag is not None:
+        return str(flag)
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if not listed:
+        return None
+    for path in listed:
+        if Path(path).is_file():
+            return path
+    raise ConfigError(f"$KUBECONFIG={os.environ['KUBECONFIG']}: no such file")
+
+
+async def _load(kubeconfig: str | None) -> client.Configuration:
     configuration = client.Configuration()
     try:
         if kubeconfig is not None:
@@ -32,10 +68,65 @@ async def connect(kubeconfig: str | None = None) -> client.ApiClient:
             )
         else:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError) as e:
-        where = kubeconfig or "in-cluster service account"
-        raise ConfigError(f"cannot load Kubernetes credentials from {where}: {e}") from e
-    return client.ApiClient(configuration=configuration)
+    except (ConfigException, OSError, ValueError, TypeError) as e:
+        where = kubeconfig or "in-cluster service account (give --kubeconfig or set $KUBECONFIG)"
+        raise ConfigError(f"cannot load Kubernetes credentials from {where}: {e}") from None
+    return configuration
+
+
+async def connect(
+    kubeconfig: str | None = None, *, settings: ConnectSettings | None = None
+) -> client.ApiClient:
+    """An ApiClient from `kubeconfig`, or from the pod's service account when it is None.
+
+    With `settings`, the apiserver must also answer `GET /version` first: connection failures
+    and 5xx are retried with backoff for `settings.wait` seconds (then `UnreachableError`), a
+    401/403 (wrong credentials) fails at once as a `ConfigError`. The client is closed on any
+    failure, so no session is left open."""
+    configuration = await _load(kubeconfig)
+    api_client = client.ApiClient(configuration=configuration)
+    if settings is None:
+        return api_client
+    try:
+        await _wait_for_apiserver(Api(api_client), str(configuration.host), settings)
+    except BaseException:
+        await api_client.close()
+        raise
+    return api_client
+
+
+async def _wait_for_apiserver(api: Api, host: str, settings: ConnectSettings) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.wait
+    backoff = settings.first_backoff
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            # Each attempt gets what is left of the wait (at least a second): a black-holed
+            # address must not hold start-up for the client's 30 s request timeout each time.
+            async with asyncio.timeout(max(deadline - loop.time(), 1.0)):
+                await api.request("GET", "/version")
+            return
+        except aiohttp.InvalidURL as e:
+            raise ConfigError(f"the apiserver address {host!r} is not a URL: {e}") from None
+        except ApiError as e:
+            if e.code in (401, 403):
+                raise ConfigError(
+                    f"the apiserver at {host} refused the credentials: {e.code} {e.reason}"
+                ) from None
+            why = str(e)
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            why = str(e) or type(e).__name__
+        left = deadline - loop.time()
+        if left <= 0:
+            raise UnreachableError(
+                f"the apiserver at {host} did not answer within {settings.wait:g}s "
+                f"({attempt} attempts): {why}"
+            )
+        log.warning("apiserver at %s not reachable (attempt %d): %s", host, attempt, why)
+        await asyncio.sleep(min(backoff, left))
+        backoff = min(backoff * 2, settings.max_backoff)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Errors of the Kubernetes layer.
 
 KubeError
-├── ConfigError          no usable kubeconfig or in-cluster credentials
+├── ConfigError          no usable kubeconfig or in-cluster credentials, or the apiserver
+│                        refused them
+├── UnreachableError     the apiserver did not answer within the start-up wait
 ├── InvalidObjectError   an object's field has the wrong shape; ``field`` names it (also a
 │                        ValueError, as a torn watch line is)
 └── ApiError             the apiserver answered with a failure status
@@ -21,6 +23,10 @@ class KubeError(Exception):
 
 class ConfigError(KubeError):
     """Neither the given kubeconfig nor in-cluster credentials could be loaded."""
+
+
+class UnreachableError(KubeError):
+    """The apiserver did not answer (connection refused, timeouts, 5xx) within the wait."""
 
 
 class InvalidObjectError(KubeError, ValueError):

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from kits.clock import parse_rfc3339
+from kits.durations import parse_duration as go_duration
 from kube import JSON
 from kube.errors import InvalidObjectError
 from kube.views import ObjectMeta, scalar, section
@@ -73,6 +76,9 @@ class NodeClaimView:
     taints: tuple[Taint, ...]
     startup_taints: tuple[Taint, ...]
     expire_after: str
+    termination_grace_period: float | None
+    """Seconds from the deletion timestamp by which the node is gone, pods or not (None:
+    drain for as long as it takes)."""
     provider_id: str
     node_name: str
     conditions: Mapping[str, Condition]
@@ -145,6 +151,7 @@ class NodeClaimView:
                 scalar(spec, "startupTaints", list, "spec", []), "spec.startupTaints"
             ),
             expire_after=scalar(spec, "expireAfter", str, "spec", ""),
+            termination_grace_period=_duration(spec, "terminationGracePeriod"),
             provider_id=scalar(status, "providerID", str, "status", ""),
             node_name=scalar(status, "nodeName", str, "status", ""),
             conditions=conditions,
@@ -182,6 +189,29 @@ class NodeClaimView:
     def zone(self) -> str:
         return self.meta.labels.get(ZONE, "")
 
+    @property
+    def deadline(self) -> datetime | None:
+        """When its termination grace period runs out: set once it is deleting and has one."""
+        deleted = self.meta.deletion_timestamp
+        if not deleted or self.termination_grace_period is None:
+            return None
+        try:
+            return parse_rfc3339(deleted) + timedelta(seconds=self.termination_grace_period)
+        except ValueError:
+            return None
+
     def is_true(self, kind: str) -> bool:
         cond = self.conditions.get(kind)
         return cond is not None and cond.true
+
+
+def _duration(spec: Mapping[str, Any], key: str) -> float | None:
+    text = scalar(spec, key, str, "spec", "")
+    if not text:
+        return None
+    try:
+        return go_duration(text)
+    except ValueError:
+        raise InvalidFieldError(
+            f"spec.{key}", f"{text!r} is not a duration like 30s, 10m"
+        ) from None

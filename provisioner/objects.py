@@ -246,6 +246,11 @@ def validate_nodepool(
         parse_duration(
             str(tspec["expireAfter"]), field="spec.template.spec.expireAfter", never=True
         )
+    if "terminationGracePeriod" in tspec:
+        parse_duration(
+            str(tspec["terminationGracePeriod"]),
+            field="spec.template.spec.terminationGracePeriod",
+        )
     _validate_disruption(spec)
     rpath = "spec.template.spec.requirements"
     for key, req in pool.requirements.items():
@@ -381,6 +386,8 @@ def nodeclaim_from_plan(
         spec["startupTaints"] = taints_to_k8s(plan.startup_taints)
     if tspec.get("expireAfter"):
         spec["expireAfter"] = tspec["expireAfter"]
+    if tspec.get("terminationGracePeriod"):
+        spec["terminationGracePeriod"] = tspec["terminationGracePeriod"]
     labels = {**tmeta.labels, **plan.labels}
     labels[POOL_LABEL] = plan.nodepool
     return {

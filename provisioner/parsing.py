@@ -33,7 +33,7 @@ from provisioner.requirements import Requirement, Requirements
 from provisioner.resources import Resources
 
 __all__ = [
-    "label_selector_from_k8s",
+    "label_selector",
     "node_from_k8s",
     "nodepool_from_k8s",
     "pod_from_k8s",
@@ -122,8 +122,9 @@ def requirements_from_k8s(items: Sequence[Any], path: str) -> Requirements:
     return Requirements(_requirement(item, p, node=True) for item, p in _items(items, path))
 
 
-def label_selector_from_k8s(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
-    """The label selector at ``obj[key]`` as requirements; None when absent (matches nothing)."""
+def label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
+    """The metav1 LabelSelector at ``obj[key]`` as requirements, ``path`` naming it in errors;
+    None when absent (matches nothing)."""
     raw = obj.get(key)
     if raw is None:
         return None
@@ -207,7 +208,7 @@ def _affinity_terms(
         out.append(
             AffinityTerm(
                 topology_key=key,
-                selector=label_selector_from_k8s(term, "labelSelector", term_path),
+                selector=label_selector(term, "labelSelector", term_path),
                 namespaces=namespaces,
                 all_namespaces=all_namespaces,
                 weight=weight,
@@ -236,7 +237,7 @@ def _spread(
             raise InvalidFieldError(
                 f"{p}.whenUnsatisfiable", f"{when!r} is not DoNotSchedule or ScheduleAnyway"
             )
-        selector = label_selector_from_k8s(raw, "labelSelector", p)
+        selector = label_selector(raw, "labelSelector", p)
         match_keys = [k for k in _list(raw, "matchLabelKeys", p) if k in labels]
         if selector is not None and match_keys:
             selector = selector.add(*(Requirement.any_of(k, (labels[k],)) for k in match_keys))

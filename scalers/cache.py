@@ -159,6 +159,8 @@ class _Entry:
     """Monotonic time the last upstream call finished, good or bad."""
     failures: int = 0
     last_error: ScalerError | None = None
+    on_fallback: bool = False
+    """The fallback value is being served: logged once when that starts and once when it ends."""
     inflight: asyncio.Task[None] | None = None
     last_asked: float = 0.0
     idle_after: float = 0.0
@@ -272,6 +274,14 @@ class MetricCache:
             if fallback.value is not None:
                 self.metrics.fallbacks.labels(entry.type_name).inc()
                 value = fallback.value
+                if not entry.on_fallback:
+                    entry.on_fallback = True
+                    logger.warning(
+                        "serving the fallback value %g after %d failed queries in a row",
+                        value,
+                        entry.failures,
+                        extra={"scaler_type": entry.type_name, "metric": entry.scaler.metric_name},
+                    )
                 active = value > entry.scaler.activation_target
                 return Measurement(value=value, active=active, at=self._clock.now())
         else:
@@ -313,6 +323,12 @@ class MetricCache:
         self.metrics.upstream_latency.labels(kind).observe(now - started)
         entry.attempted_at = now
         if measurement is not None:
+            if entry.on_fallback:
+                entry.on_fallback = False
+                logger.info(
+                    "the upstream answers again: the fallback value is no longer served",
+                    extra={"scaler_type": kind, "metric": scaler.metric_name},
+                )
             entry.last_good = measurement
             entry.good_at = now
             entry.failures = 0

@@ -40,13 +40,17 @@ class ConfigError(ScalerError):
 
     ``key`` is the metadata/auth key (``"type"`` for an unknown scaler type), ``value`` what was
     given (``None`` when missing, ``"<redacted>"`` for auth values), ``expected`` a phrase that
-    completes "expected ...".
+    completes "expected ...". ``in_auth`` says the key belongs in the auth map (a Secret), not
+    the metadata, so a front door names the right field even when the key is missing.
     """
 
-    def __init__(self, key: str, value: str | None, expected: str) -> None:
+    def __init__(
+        self, key: str, value: str | None, expected: str, *, in_auth: bool = False
+    ) -> None:
         self.key = key
         self.value = value
         self.expected = expected
+        self.in_auth = in_auth
         given = "missing" if value is None else f"got {value!r}"
         super().__init__(f"{key}: {given}, expected {expected}")
 

@@ -55,7 +55,8 @@ class MetadataReader:
 
     def error(self, key: str, value: str | None, expected: str) -> ConfigError:
         """A ``ConfigError`` for ``key``, redacting ``value`` if this map is secret."""
-        return ConfigError(key, None if value is None else self._shown(value), expected)
+        shown = None if value is None else self._shown(value)
+        return ConfigError(key, shown, expected, in_auth=self._secret)
 
     def raw(self, key: str) -> str | None:
         """The value of ``key``, ``None`` when absent or empty (KEDA treats both as unset)."""

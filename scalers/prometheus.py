@@ -243,7 +243,7 @@ class PrometheusScaler(ConfiguredScaler[PrometheusConfig]):
             self._client.session()
         except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
             expected = f"a PEM certificate, key and CA that load ({type(error).__name__})"
-            raise ConfigError("cert", REDACTED, expected) from None
+            raise ConfigError("cert", REDACTED, expected, in_auth=True) from None
         samples = await self._client.query(
             self.config.query, what=self._what, params=self._params, scalar=True
         )

@@ -3,6 +3,8 @@
 updraft serve        the metrics API (aggregated external/custom metrics) and the KEDA gRPC
                      external scaler, in one process sharing one cache
 updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
+updraft validate     check Updraft objects in YAML files offline
+updraft certs        the metrics API's serving certificate, without cert-manager
 """
 
 from __future__ import annotations
@@ -12,27 +14,40 @@ import asyncio
 import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from keda import GrpcSettings, TlsFiles
 from kits.durations import format_duration, parse_duration
-from kube import LeaderSettings
+from kube import ConnectSettings, LeaderSettings
+from provisioner.controllers.disruption import DisruptionSettings
 from provisioner.controllers.manager import ProvisionerSettings
-from provisioner.disruption.controller import DisruptionSettings
-from updraft import __version__, logs
+from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
 from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
+from updraft.validate import validate
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (an integer 0-65535)")
     return port
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 2, like every start-up failure;
+    the full usage is one `--help` away."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="updraft",
         description="Kubernetes autoscaling: external/custom metrics API, KEDA external scaler, "
         "node provisioner.",
@@ -81,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--kubeconfig",
         type=Path,
         help="the cluster to watch MetricSources in and delegate auth to "
-        "(default: the pod's service account)",
+        "(default: $KUBECONFIG, else the pod's service account)",
     )
+    _add_apiserver_wait(a)
     a.add_argument(
         "--requestheader-client-ca-file",
         type=Path,
@@ -105,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="standalone mode only: serve every request unauthenticated (loopback trials); "
         "never in a cluster",
+    )
+    _add_duration(
+        a,
+        "--secret-refresh",
+        default=AdapterSettings.secret_refresh,
+        help="how often a MetricSource re-reads its authRef Secret (one whose Secret is "
+        "missing or incomplete is retried every 10s)",
     )
     _add_prometheus_auth(s)
     g = s.add_argument_group("gRPC (KEDA external scaler)")
@@ -131,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_metrics_flags(s.add_argument_group("process metrics"))
     _add_provisioner(commands)
+    v = commands.add_parser(
+        "validate",
+        help="check MetricSource/NodePool/rules YAML files offline, as the controllers do",
+    )
+    v.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    certs.add_parser(commands)
     return parser
 
 
@@ -280,11 +309,13 @@ def _adapter_settings(
         namespace=args.service_namespace,
         standalone_config=args.standalone_config,
         kubeconfig=args.kubeconfig,
+        connect=ConnectSettings(wait=args.apiserver_wait),
         insecure_no_auth=args.insecure_no_auth,
         requestheader_client_ca=args.requestheader_client_ca_file,
         requestheader_allowed_names=names,
         custom_metrics_config=args.custom_metrics_config,
         prometheus_auth=_prometheus_auth(args, parser),
+        secret_refresh=args.secret_refresh,
     )
 
 
@@ -304,13 +335,16 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_provisioner(commands: argparse._SubParsersAction[_Parser]) -> None:
     p = commands.add_parser(
         "provisioner", help="launch nodes for pending pods (NodePools, NodeClaims) and /metrics"
     )
     p.add_argument(
-        "--kubeconfig", type=Path, help="the cluster (default: the pod's service account)"
+        "--kubeconfig",
+        type=Path,
+        help="the cluster (default: $KUBECONFIG, else the pod's service account)",
     )
+    _add_apiserver_wait(p)
     p.add_argument("--cloud-provider", required=True, choices=CLOUD_PROVIDERS)
     _add_metrics_flags(p)
     _add_duration(
@@ -335,6 +369,12 @@ def _add_provisioner(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=DisruptionSettings.validation_delay,
         help="a disruption command is recomputed after this long and runs only if unchanged",
     )
+    _add_duration(
+        p,
+        "--event-repeat-interval",
+        default=ProvisionerSettings.event_repeat,
+        help="refresh an Event that stays true (FailedProvisioning, DisruptionBlocked) this often",
+    )
     p.add_argument(
         "--leader-election-namespace",
         default=ProvisionerSettings.lease_namespace,
@@ -358,6 +398,15 @@ def _add_metrics_flags(flags: argparse._ActionsContainer) -> None:
         type=_port,
         default=METRICS_PORT,
         help="/metrics, /healthz, /readyz; 0 disables (default: %(default)s)",
+    )
+
+
+def _add_apiserver_wait(flags: argparse._ActionsContainer) -> None:
+    _add_duration(
+        flags,
+        "--apiserver-wait",
+        default=ConnectSettings.wait,
+        help="how long start-up retries an apiserver that does not answer before exiting 2",
     )
 
 
@@ -387,12 +436,21 @@ def main(argv: list[str] | None = None) -> int:
         except StartupError as e:
             print(f"updraft serve: {e}", file=sys.stderr)
             return 2
+    elif args.command == "validate":
+        oks, problems = validate(args.files)
+        for line in oks:
+            print(line)
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 2 if problems else 0
     elif args.command == "provisioner":
         try:
             asyncio.run(run_provisioner(provisioner_settings(args)))
         except (StartupError, ValueError) as e:
             print(f"updraft provisioner: {e}", file=sys.stderr)
             return 2
+    elif args.command == "certs":
+        return certs.run(args)
     return 0
 
 

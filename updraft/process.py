@@ -1,15 +1,21 @@
 """What every Updraft process shares: the health and /metrics endpoints, stopping on
-SIGTERM/SIGINT, and the start-up error the console script turns into exit status 2."""
+SIGTERM/SIGINT, opening the cluster, and the start-up error the console script turns into
+exit status 2."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from kube import Api, ConfigError, ConnectSettings, UnreachableError, connect, kubeconfig_path
 
 log = logging.getLogger("updraft")
 
@@ -24,6 +30,32 @@ METRICS_PORT = 8080
 
 class StartupError(RuntimeError):
     """The process cannot serve as configured; the message says why and what to change."""
+
+
+@contextlib.contextmanager
+def listening(flag: str, host: str, port: int) -> Iterator[None]:
+    """Turn a failure to listen on host:port (taken, not an address here, not allowed) into a
+    `StartupError` that names the flag to change."""
+    try:
+        yield
+    except OSError as e:
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise StartupError(f"{flag} {port}: cannot listen on {host}:{port}: {why}") from None
+
+
+async def open_cluster(
+    stack: contextlib.AsyncExitStack, *, kubeconfig: Path | None, settings: ConnectSettings
+) -> Api:
+    """The cluster of `--kubeconfig`, else `$KUBECONFIG`, else the pod's service account, once
+    its apiserver answers; closed when `stack` unwinds. Bad credentials fail at once, a dead
+    apiserver after `settings.wait` (`--apiserver-wait`), both as a `StartupError`."""
+    try:
+        path = kubeconfig_path(kubeconfig)
+        api_client = await connect(path, settings=settings)
+    except (ConfigError, UnreachableError) as e:
+        raise StartupError(str(e)) from None
+    stack.push_async_callback(api_client.close)
+    return Api(api_client)
 
 
 def metrics_app(ready: asyncio.Event) -> web.Application:
@@ -57,7 +89,8 @@ async def serve_metrics(
     runner = web.AppRunner(metrics_app(ready), access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
-    await web.TCPSite(runner, host, port).start()
+    with listening("--metrics-port", host, port):
+        await web.TCPSite(runner, host, port).start()
     log.info("serving /metrics on %s:%d", host, port)
 
 

@@ -18,15 +18,16 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kube import Api, ConfigError, LeaderSettings, connect
+from kube import Api, ConnectSettings, LeaderSettings
 from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider
+from provisioner.controllers.disruption import DisruptionSettings
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
-from provisioner.disruption.controller import DisruptionSettings
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
     StartupError,
+    open_cluster,
     serve_metrics,
     stop_on_signals,
 )
@@ -40,7 +41,8 @@ CLOUD_PROVIDERS = ("kwok",)
 class ProvisionRunSettings:
     cloud_provider: str
     kubeconfig: Path | None = None
-    """None: the pod's service account (in-cluster)."""
+    """None: `$KUBECONFIG`, else the pod's service account (in-cluster)."""
+    connect: ConnectSettings = field(default_factory=ConnectSettings)
     metrics_host: str = METRICS_HOST
     metrics_port: int = METRICS_PORT
     controller: ProvisionerSettings = field(default_factory=ProvisionerSettings)
@@ -71,23 +73,20 @@ async def run_provisioner(
 ) -> None:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when ``stop`` is None)."""
     stop = stop if stop is not None else stop_on_signals()
-    try:
-        api_client = await connect(str(settings.kubeconfig) if settings.kubeconfig else None)
-    except ConfigError as e:
-        raise StartupError(str(e)) from None
     ready = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(api_client.close)
-        api = Api(api_client)
+        if settings.metrics_port:
+            # First: a taken port fails at once, and /healthz answers while the apiserver is
+            # still being waited for.
+            await serve_metrics(
+                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
+            )
+        api = await open_cluster(stack, kubeconfig=settings.kubeconfig, settings=settings.connect)
         controller = ProvisionerController(
             api, _provider(settings.cloud_provider, api), settings.controller
         )
         controller.start()
         stack.push_async_callback(controller.close)
-        if settings.metrics_port:
-            await serve_metrics(
-                stack, host=settings.metrics_host, port=settings.metrics_port, ready=ready
-            )
         synced = asyncio.create_task(controller.state.wait_synced())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({synced, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -111,17 +110,21 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
         raise ValueError(f"--kubeconfig: {args.kubeconfig} is not a readable file")
     if args.disruption_poll_interval <= 0:
         raise ValueError("--disruption-poll-interval must be positive")
+    if args.event_repeat_interval <= 0:
+        raise ValueError("--event-repeat-interval must be positive")
     if args.leader_election_lease_duration <= 0:
         raise ValueError("--leader-election-lease-duration must be positive")
     return ProvisionRunSettings(
         cloud_provider=args.cloud_provider,
         kubeconfig=args.kubeconfig,
+        connect=ConnectSettings(wait=args.apiserver_wait),
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         controller=ProvisionerSettings(
             batch_idle=args.batch_idle_duration,
             batch_max=args.batch_max_duration,
             registration_timeout=args.registration_timeout,
+            event_repeat=args.event_repeat_interval,
             lease_namespace=args.leader_election_namespace,
             lease_name=args.leader_election_name,
             identity=default_identity(),

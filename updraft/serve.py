@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
+
 from adapter import (
     AdapterServer,
     AllowAll,
@@ -29,7 +31,7 @@ from adapter import (
     ensure_self_signed,
 )
 from adapter.auth import Authenticator, Authorizer
-from adapter.controller import MetricSourceController
+from adapter.controller import ControllerSettings, MetricSourceController
 from adapter.kubeauth import (
     KubeAccessReviewer,
     KubeTokenReviewer,
@@ -43,7 +45,7 @@ from adapter.providers import CustomMetrics
 from adapter.server import DEFAULT_PORT
 from adapter.standalone import load as load_standalone
 from keda import GrpcServer, GrpcSettings
-from kube import Api, connect
+from kube import Api, ConnectSettings, KubeError
 from scalers import MetricCache, Registry, TlsMaterial, default_registry
 from scalers.prometheus_client import PrometheusAuth
 from scalers.sessions import ssl_context
@@ -51,6 +53,8 @@ from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,
     StartupError,
+    listening,
+    open_cluster,
     serve_metrics,
     stop_on_signals,
 )
@@ -139,7 +143,10 @@ class AdapterSettings:
     standalone_config: Path | None = None
     """MetricSources from this file instead of the cluster; no Kubernetes API is used."""
     kubeconfig: Path | None = None
-    """The cluster to watch and to delegate auth to; None: the pod's service account."""
+    """The cluster to watch and to delegate auth to; None: `$KUBECONFIG`, else the pod's
+    service account."""
+    connect: ConnectSettings = field(default_factory=ConnectSettings)
+    """How long start-up waits for that cluster's apiserver (`--apiserver-wait`)."""
     insecure_no_auth: bool = False
     requestheader_client_ca: Path | None = None
     requestheader_allowed_names: tuple[str, ...] = ()
@@ -148,6 +155,8 @@ class AdapterSettings:
     the custom group is registered but has no metrics."""
     prometheus_auth: PrometheusAuthFiles = field(default_factory=PrometheusAuthFiles)
     """How the custom-metrics provider authenticates to the rules' Prometheus."""
+    secret_refresh: float = ControllerSettings.secret_refresh
+    """How often healthy MetricSources re-read their `authRef` Secret (`--secret-refresh`)."""
 
 
 @dataclass(frozen=True)
@@ -181,14 +190,14 @@ async def _adapter(
     cache: MetricCache,
     registry: Registry,
     provider: MetricSourceProvider,
+    api: Api | None,
 ) -> AsyncIterator[AdapterServer]:
+    """The metrics API; `api` is the cluster's (None in standalone mode)."""
     authenticator: Authenticator
     authorizer: Authorizer
     ready: Callable[[], bool]
     controller: MetricSourceController | None = None
     front_proxy: FrontProxyAuthenticator | None = None
-    api: Api | None = None
-    api_client = None
     requestheader = _requestheader_from_file(settings)
     custom_config = None
     prometheus_auth = None
@@ -223,10 +232,14 @@ async def _adapter(
     else:
         if settings.insecure_no_auth:
             raise StartupError("--insecure-no-auth is only for standalone mode")
-        api_client = await connect(str(settings.kubeconfig) if settings.kubeconfig else None)
-        api = Api(api_client)
+        assert api is not None  # serve() opens the cluster outside standalone mode
         if requestheader is None:
-            requestheader = await request_header_settings(api)
+            try:
+                requestheader = await request_header_settings(api)
+            except (KubeError, aiohttp.ClientError, OSError) as e:
+                raise StartupError(
+                    f"cannot read kube-system/extension-apiserver-authentication: {e}"
+                ) from None
         if requestheader is None:
             raise StartupError(
                 "kube-apiserver publishes no requestheader CA in "
@@ -238,7 +251,13 @@ async def _adapter(
             front_proxy, BearerTokenAuthenticator(KubeTokenReviewer(api))
         )
         authorizer = SubjectAccessAuthorizer(KubeAccessReviewer(api))
-        controller = MetricSourceController(api, provider, cache, registry)
+        controller = MetricSourceController(
+            api,
+            provider,
+            cache,
+            registry,
+            settings=ControllerSettings(secret_refresh=settings.secret_refresh),
+        )
         controller.start()
         ready = controller.synced.is_set
 
@@ -251,12 +270,7 @@ async def _adapter(
             service=settings.service,
             namespace=settings.namespace,
         )
-        cert_file, key_file = pair.cert_file, pair.key_file
-        log.warning(
-            "no --tls-cert-file given: serving a self-signed certificate; the APIService "
-            "caBundle must hold %s",
-            pair.ca_file,
-        )
+        cert_file, key_file = pair.cert_file, pair.key_file  # ensure_self_signed warned
     client_cas = (requestheader.client_ca_pem,) if requestheader is not None else ()
     certificate = ServingCertificate(
         ServingSettings(cert_file, key_file, client_ca_pems=client_cas)
@@ -289,7 +303,8 @@ async def _adapter(
     try:
         if custom_source is not None:
             await custom_source.start()  # the first discovery, before anyone asks
-        await server.start()
+        with listening("--secure-port", settings.host, settings.port):
+            await server.start()
         log.info("metrics API serving on https://%s:%d", settings.host, server.port)
         yield server
     finally:
@@ -300,8 +315,6 @@ async def _adapter(
             await custom_source.close()
         if controller is not None:
             await controller.close()
-        if api_client is not None:
-            await api_client.close()
 
 
 async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -> None:
@@ -319,14 +332,22 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
             )
         sources: MetricSourceProvider | None = None
         if settings.adapter is not None:
+            api = None
+            if settings.adapter.standalone_config is None:
+                api = await open_cluster(
+                    stack, kubeconfig=settings.adapter.kubeconfig, settings=settings.adapter.connect
+                )
             sources = MetricSourceProvider(cache)
-            await stack.enter_async_context(_adapter(settings.adapter, cache, registry, sources))
+            await stack.enter_async_context(
+                _adapter(settings.adapter, cache, registry, sources, api)
+            )
         if settings.grpc is not None:
             # KEDA triggers may name a MetricSource (metricSourceRef) when the adapter runs.
             grpc_server = GrpcServer(
                 cache, settings.grpc, known_types=registry.types(), sources=sources
             )
-            await grpc_server.start()
+            with listening("--grpc-port", settings.grpc.host, settings.grpc.port):
+                await grpc_server.start()
             stack.push_async_callback(grpc_server.close)
         ready.set()
         await stop.wait()

@@ -1,11 +1,13 @@
 """The kwok cloud provider: "instances" are Node objects a cluster's kwok makes Ready.
 
 Owns launching a NodeClaim as a Node annotated ``kwok.x-k8s.io/node: fake`` (kwok then fakes
-its kubelet: Ready, leases, running pods), deleting it, and reading such nodes back as
-instances. Instance types, offerings and prices are the packaged AWS catalog's, so packing and
-cost behave as on AWS. The Node is named after its NodeClaim, which makes a launch idempotent:
-a provisioner restarted halfway through a launch finds the node it already made instead of
-making a second one.
+its kubelet: Ready, leases, running pods), removing its startup (and unregistered) taints once
+it is Ready (what a real node's agents do), deleting it (an instance whose Node is deleting is
+terminated: NotFound from then on, while the Node waits for the drain's finalizer), and reading
+such nodes back as instances. Instance types, offerings and prices are the packaged AWS
+catalog's, so packing and cost behave as on AWS. The Node is named after its NodeClaim, which
+makes a launch idempotent: a provisioner restarted halfway through a launch finds the node it
+already made instead of making a second one.
 
 A NodeClass's ``launchDelay`` makes each launch take that long before the Node appears, to
 emulate a cloud API and boot time. It must not decide what to launch beyond the first option of
@@ -33,6 +35,7 @@ from provisioner.errors import (
 )
 from provisioner.objects import (
     POOL_LABEL,
+    is_true,
     launch_delay,
     resources_to_k8s,
     taints_to_k8s,
@@ -144,8 +147,9 @@ class KwokProvider:
             node = await self._api.get(NODES, name)
             if not str((node.get("spec") or {}).get("providerID", "")).startswith(_SCHEME):
                 raise InstanceNotFoundError(f"node {name} is not a kwok instance")
-            if not ObjectMeta.of(node).deleting:
-                await self._api.delete(NODES, name)
+            if ObjectMeta.of(node).deleting:
+                raise InstanceNotFoundError(f"node {name} is terminated")
+            await self._api.delete(NODES, name)
         except NotFoundError:
             raise InstanceNotFoundError(f"node {name} is gone") from None
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
@@ -154,10 +158,35 @@ class KwokProvider:
     async def get(self, provider_id: str) -> Instance:
         if not provider_id.startswith(_SCHEME):
             raise InstanceNotFoundError(f"{provider_id!r} is not a kwok provider ID")
-        instance = await self._existing(provider_id.removeprefix(_SCHEME))
-        if instance is None:
-            raise InstanceNotFoundError(f"{provider_id} is gone")
-        return instance
+        name = provider_id.removeprefix(_SCHEME)
+        try:
+            node = await self._api.get(NODES, name)
+        except NotFoundError:
+            raise InstanceNotFoundError(f"{provider_id} is gone") from None
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise CloudProviderError(f"reading node {name}: {e}") from e
+        if ObjectMeta.of(node).deleting:
+            raise InstanceNotFoundError(f"{provider_id} is terminated")
+        return _instance(node)
+
+    async def settle(self, claim: NodeClaimView, node: Mapping[str, Any]) -> None:
+        """Once the Node is Ready, remove the claim's startup taints and the unregistered
+        taint, as the daemons and kubelet of a real node would."""
+        if not is_true(node, "Ready") or ObjectMeta.of(node).deleting:
+            return
+        drop = {t.key for t in claim.startup_taints} | {lbl.UNREGISTERED_TAINT}
+        taints = list((node.get("spec") or {}).get("taints") or [])
+        kept = [t for t in taints if t.get("key") not in drop]
+        if len(kept) == len(taints):
+            return
+        meta = ObjectMeta.of(node)
+        patch = {"metadata": {"resourceVersion": meta.resource_version}, "spec": {"taints": kept}}
+        try:
+            await self._api.patch(NODES, meta.name, patch)
+        except (ConflictError, NotFoundError):
+            return  # changed since we read it: the next pass redoes this from a fresh read
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise CloudProviderError(f"removing startup taints of node {meta.name}: {e}") from e
 
     async def list(self) -> list[Instance]:
         try:

@@ -1,7 +1,7 @@
 """The cloud provider interface: what the provisioner asks of whoever runs its machines.
 
-Owns ``CloudProvider`` (create, delete, get, list, instance types) and ``Instance`` (what was
-launched). A provider turns one NodeClaim plus its ordered instance-type options into one
+Owns ``CloudProvider`` (create, delete, get, list, settle, instance types) and ``Instance``
+(what was launched). A provider turns one NodeClaim plus its ordered instance-type options into one
 instance, falling back along the options when the first cannot be had; it never decides what
 to launch beyond that. Implementations: ``kwok`` (fake nodes on a cluster's kwok).
 """
@@ -53,7 +53,14 @@ class CloudProvider(Protocol):
         ...
 
     async def delete(self, claim: NodeClaimView) -> None:
-        """Start terminating ``claim``'s instance; raises ``InstanceNotFoundError`` once gone."""
+        """Start terminating ``claim``'s instance; raises ``InstanceNotFoundError`` once gone.
+        Idempotent: asking again while it terminates is harmless."""
+        ...
+
+    async def settle(self, claim: NodeClaimView, node: Mapping[str, Any]) -> None:
+        """What the machine does for itself once registered, before it is Initialized (kwok
+        emulates the agent that removes startup taints once the node is Ready); most
+        providers' machines do it themselves and this does nothing."""
         ...
 
     async def get(self, provider_id: str) -> Instance:

@@ -4,8 +4,9 @@ Owns moving each NodeClaim along: launch it through the cloud provider (its inst
 order, cheapest first; the provider falls back along them), mark it ``Registered`` once a Node
 with its providerID appears, ``Initialized`` once that Node is Ready with its startup taints
 gone (``Ready`` = all three). A claim not registered within the registration timeout is
-deleted. Deleting a claim deletes its instance first: the finalizer comes off only once the
-provider says the instance is gone. Every step is safe to repeat after a restart.
+deleted. A registered claim's Node gets the termination finalizer, and a deleted Node gets
+its claim deleted; a deleting claim is handed to ``termination`` (drain, instance, Node,
+finalizer). Every step is safe to repeat after a restart.
 """
 
 from __future__ import annotations
@@ -20,23 +21,22 @@ import aiohttp
 
 from kits.clock import SystemClock, parse_rfc3339
 from kits.tasks import cancel_and_wait
-from kube import JSON, Api, ApiError, NotFoundError, record_event
+from kube import JSON, Api, ApiError, NotFoundError
 from kube.views import ObjectMeta, version_of
 from provisioner import labels as lbl
 from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import CloudProvider, Instance
 from provisioner.controllers import metrics
-from provisioner.controllers.nodepools import COMPONENT
+from provisioner.controllers.patching import claim_event, patch_claim_status
 from provisioner.controllers.state import ClusterState
-from provisioner.errors import CloudProviderError, InstanceNotFoundError, InsufficientCapacityError
+from provisioner.controllers.termination import Termination
+from provisioner.errors import CloudProviderError, InsufficientCapacityError
 from provisioner.model import KubeletConfig, NodePool
 from provisioner.objects import (
-    API_VERSION,
     FINALIZER,
     NODECLAIMS,
     is_true,
     resources_to_k8s,
-    with_condition,
 )
 
 __all__ = ["Lifecycle"]
@@ -74,12 +74,14 @@ class Lifecycle:
         *,
         pool: Callable[[str], NodePool | None],
         registration_timeout: float,
+        termination: Termination,
     ) -> None:
         self._api = api
         self._state = state
         self._provider = provider
         self._pool = pool
         self._registration_timeout = registration_timeout
+        self._termination = termination
         self._launching: dict[str, asyncio.Task[None]] = {}
         self._reported: set[tuple[str, str]] = set()
         """(name, resourceVersion) of the malformed NodeClaims already reported."""
@@ -101,6 +103,7 @@ class Lifecycle:
     async def tick(self) -> None:
         """Reconcile every NodeClaim once, and refresh the NodeClaim metrics."""
         await self._report_rejected()
+        await self._termination.release_orphans()
         claims = self._state.claims()
         nodes = {
             str((n.get("spec") or {}).get("providerID")): n
@@ -126,7 +129,7 @@ class Lifecycle:
         name = claim.name
         if claim.meta.deleting:
             if FINALIZER in claim.meta.finalizers:
-                await self._terminate(claim)
+                await self._termination.terminate(claim)
             return
         if not claim.is_true("Launched"):
             self.launch_soon(claim)
@@ -156,6 +159,9 @@ class Lifecycle:
             await self._event(claim, "Normal", "NodeGone", "its node was deleted")
             await self._delete(name)
             return
+        await self._termination.adopt(node)
+        if not claim.is_true("Initialized"):
+            await self._provider.settle(claim, node)
         if not claim.is_true("Initialized") and _initialized(claim, node):
             claim = await self._status(
                 claim,
@@ -222,31 +228,7 @@ class Lifecycle:
     async def _status(
         self, claim: NodeClaimView, fields: JSON, *conditions: tuple[str, bool, str, str]
     ) -> NodeClaimView:
-        current = [c.to_k8s() for c in claim.conditions.values()]
-        for kind, status, reason, message in conditions:
-            current = with_condition(current, kind, status=status, reason=reason, message=message)
-        patch = {"status": {**fields, "conditions": current}}
-        updated = await self._api.patch_status(NODECLAIMS, claim.name, patch)
-        # A write of ours that does not parse is in ``rejected``; go on from what we had.
-        return self._state.note(updated) or claim
-
-    async def _terminate(self, claim: NodeClaimView) -> None:
-        name = claim.name
-        try:
-            await self._provider.delete(claim)
-            return  # termination started; the next tick sees the instance gone
-        except InstanceNotFoundError:
-            pass
-        finalizers = [f for f in claim.meta.finalizers if f != FINALIZER]
-        try:
-            updated = await self._api.patch(
-                NODECLAIMS, name, {"metadata": {"finalizers": finalizers}}
-            )
-        except NotFoundError:
-            self._state.forget(name)
-            return
-        self._state.note(updated)
-        log.info("NodeClaim %s: instance gone, finalizer removed", name)
+        return await patch_claim_status(self._api, self._state, claim, fields, *conditions)
 
     async def _delete(self, name: str) -> None:
         with contextlib.suppress(NotFoundError):
@@ -275,15 +257,7 @@ class Lifecycle:
     async def _event(
         self, claim: NodeClaimView | JSON, type_: str, reason: str, message: str
     ) -> None:
-        raw = claim.raw if isinstance(claim, NodeClaimView) else claim
-        await record_event(
-            self._api,
-            {**raw, "apiVersion": API_VERSION, "kind": "NodeClaim"},
-            type_=type_,
-            reason=reason,
-            message=message,
-            component=COMPONENT,
-        )
+        await claim_event(self._api, claim, type_, reason, message)
 
 
 def _initialized(claim: NodeClaimView, node: Mapping[str, Any] | None) -> bool:
@@ -291,4 +265,4 @@ def _initialized(claim: NodeClaimView, node: Mapping[str, Any] | None) -> bool:
         return False
     startup = {(t.key, t.effect) for t in claim.startup_taints}
     taints = {(t.get("key"), t.get("effect")) for t in (node.get("spec") or {}).get("taints") or []}
-    return not startup & taints
+    return not startup & taints and not any(key == lbl.UNREGISTERED_TAINT for key, _ in taints)

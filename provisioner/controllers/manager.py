@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kits.tasks import cancel_and_wait
@@ -20,11 +21,12 @@ from kube.views import ObjectMeta
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher
+from provisioner.controllers.disruption import DisruptionController, DisruptionSettings
 from provisioner.controllers.lifecycle import Lifecycle
-from provisioner.controllers.nodepools import NodePoolController, pool_of
+from provisioner.controllers.nodepools import NodePoolController, PoolUsage, pool_of, pool_prices
 from provisioner.controllers.provisioning import Provisioning
 from provisioner.controllers.state import ClusterState
-from provisioner.disruption.controller import DisruptionController, DisruptionSettings
+from provisioner.controllers.termination import Termination
 from provisioner.errors import InvalidFieldError
 from provisioner.objects import claim_view, is_provisionable, node_view
 from provisioner.resources import Resources
@@ -47,6 +49,10 @@ class ProvisionerSettings:
     resync: float = 10.0
     """Seconds between re-examinations of pods that stay pending (limits freed, pools
     fixed): Karpenter re-queues pending pods every 10 s too."""
+    event_repeat: float = 600.0
+    """Seconds between refreshes of an Event that stays true (a pod still unprovisionable, a
+    drain still blocked): kube-apiserver expires Events after 1 h, so 10 min keeps one present
+    and current for one PATCH per pod per 10 min."""
     reconcile_interval: float = 1.0
     """Seconds between NodeClaim lifecycle and NodePool status passes (cheap: local caches)."""
     lease_namespace: str = "updraft-system"
@@ -54,6 +60,15 @@ class ProvisionerSettings:
     identity: str = "updraft-provisioner"
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     disruption: DisruptionSettings = field(default_factory=DisruptionSettings)
+
+
+def _named(keys: Iterable[str], first: int = 5) -> str:
+    """``: a, b, c and 4 more`` for the log line, or "" when there are none."""
+    names = list(keys)
+    if not names:
+        return ""
+    more = f" and {len(names) - first} more" if len(names) > first else ""
+    return ": " + ", ".join(names[:first]) + more
 
 
 class ProvisionerController:
@@ -67,15 +82,29 @@ class ProvisionerController:
             api, on_pod=self._on_pod, on_nodepool=self._on_nodepool, on_change=self._on_change
         )
         self.pools = NodePoolController(api, self.state, provider.catalog)
+        self.termination = Termination(
+            api,
+            self.state,
+            provider,
+            event_repeat=settings.event_repeat,
+            # the nodes an in-flight disruption command tainted are its own, not orphans
+            owned=lambda: self.disruption.orchestrator.owned,
+        )
         self.lifecycle = Lifecycle(
             api,
             self.state,
             provider,
             pool=self.pools.pool,
             registration_timeout=settings.registration_timeout,
+            termination=self.termination,
         )
         self.provisioning = Provisioning(
-            api, self.state, pools=self.pools, lifecycle=self.lifecycle, catalog=provider.catalog
+            api,
+            self.state,
+            pools=self.pools,
+            lifecycle=self.lifecycle,
+            catalog=provider.catalog,
+            event_repeat=settings.event_repeat,
         )
         self.disruption = DisruptionController(
             api,
@@ -170,11 +199,12 @@ class ProvisionerController:
             if result is not None:
                 log.info(
                     "batch of %d triggers: %d new NodeClaims, %d pods placed on existing or "
-                    "in-flight nodes, %d pods unschedulable",
+                    "in-flight nodes, %d pods unschedulable%s",
                     len(gathered),
                     len(result.new_claims),
                     len(result.placed),
                     len(result.unschedulable),
+                    _named(pod.key for pod, _ in result.unschedulable),
                 )
 
     async def _resync_loop(self) -> None:
@@ -194,8 +224,9 @@ class ProvisionerController:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.reconcile_interval)
 
-    def _usage(self) -> dict[str, tuple[int, Resources]]:
-        """Per pool: nodes (registered or in flight) and their capacity, as limits count it."""
+    def _usage(self) -> dict[str, PoolUsage]:
+        """Per pool: nodes (registered or in flight) and their capacity, as limits count it, and
+        what its launched NodeClaims cost per hour."""
         count: dict[str, int] = defaultdict(int)
         capacity: dict[str, Resources] = defaultdict(Resources)
         node_names = set()
@@ -223,4 +254,5 @@ class ProvisionerController:
                 continue
             count[pool] += 1
             capacity[pool] += view.capacity
-        return {p: (count[p], capacity[p]) for p in count}
+        prices = pool_prices(self.state.claims().values())
+        return {p: (count[p], capacity[p], prices.get(p, 0.0)) for p in count}

@@ -11,6 +11,8 @@ __all__ = [
     "BATCHES",
     "DISRUPTION_COMMANDS",
     "DISRUPTION_SAVINGS",
+    "DRAIN_DURATION",
+    "EVICTIONS",
     "LAUNCHED_COST",
     "LEADER",
     "NODECLAIMS",
@@ -65,4 +67,16 @@ NODES_DISRUPTED = Counter(
 DISRUPTION_SAVINGS = Gauge(
     "updraft_provisioner_disruption_savings_per_hour",
     "USD per hour saved by the disruption commands this process executed, summed.",
+)
+EVICTIONS = Counter(
+    "updraft_provisioner_evictions",
+    "Pods asked to leave a terminating node, by result: evicted, blocked (429: a PDB), gone "
+    "(the pod was already deleted), failed (any other error), deleted (past the node's "
+    "terminationGracePeriod, deleted directly).",
+    ["result"],
+)
+DRAIN_DURATION = Histogram(
+    "updraft_provisioner_drain_duration_seconds",
+    "Seconds from a NodeClaim's deletion to its node being drained.",
+    buckets=(1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0),
 )

@@ -3,14 +3,16 @@
 Owns turning NodePool (and NodeClass) objects into the ``model.NodePool`` views the provisioning
 pass uses, and writing each pool's status: a ``Ready`` condition (``False`` with the bad field
 named when the pool is invalid or its NodeClass is missing, plus a Warning Event), the number
-of nodes and the capacity it holds against its limits. An invalid pool is skipped; every other
+of nodes, the capacity it holds against its limits, and what its launched nodes cost per
+hour (the columns `kubectl get nodepools` shows). An invalid pool is skipped; every other
 pool keeps being served.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -18,6 +20,7 @@ import aiohttp
 from kube import JSON, Api, ApiError, record_event
 from kube.views import ObjectMeta
 from provisioner.catalog import Catalog
+from provisioner.claims import NodeClaimView
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
 from provisioner.model import NodePool
@@ -31,11 +34,37 @@ from provisioner.objects import (
 )
 from provisioner.resources import Resources
 
-__all__ = ["COMPONENT", "NodePoolController"]
+__all__ = ["COMPONENT", "NodePoolController", "PoolUsage", "pool_prices", "usage_status"]
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "updraft-provisioner"
+
+
+PoolUsage = tuple[int, Resources, float]
+"""Per pool: nodes (registered or in flight), their capacity, and dollars per hour."""
+
+
+def pool_prices(claims: Iterable[NodeClaimView]) -> dict[str, float]:
+    """Dollars per hour per pool: the price of each launched NodeClaim not being deleted (an
+    unlaunched claim costs nothing yet; a terminating one is on its way out)."""
+    prices: dict[str, float] = defaultdict(float)
+    for claim in claims:
+        if claim.pool is None or claim.meta.deleting or not claim.is_true("Launched"):
+            continue
+        prices[claim.pool] += claim.price
+    return dict(prices)
+
+
+def usage_status(usage: PoolUsage) -> JSON:
+    """The status fields a pool's usage becomes: `nodes`, `resources` (quantities) and
+    `pricePerHour` (a decimal string, as NodeClaim's `status.price`)."""
+    nodes, capacity, price = usage
+    return {
+        "nodes": nodes,
+        "resources": resources_to_k8s(capacity),
+        "pricePerHour": f"{round(price, 6):g}",
+    }
 
 
 class NodePoolController:
@@ -71,13 +100,13 @@ class NodePoolController:
         except InvalidFieldError as e:
             return e
 
-    async def reconcile_all(self, usage: Mapping[str, tuple[int, Resources]]) -> None:
-        """Write every pool's status; ``usage`` is (nodes, capacity) per pool name."""
+    async def reconcile_all(self, usage: Mapping[str, PoolUsage]) -> None:
+        """Write every pool's status; ``usage`` is (nodes, capacity, price) per pool name."""
         for obj in list(self._state.nodepools.store.values()):
             name = ObjectMeta.of(obj).name
-            await self._reconcile(obj, usage.get(name, (0, Resources())))
+            await self._reconcile(obj, usage.get(name, (0, Resources(), 0.0)))
 
-    async def _reconcile(self, obj: JSON, usage: tuple[int, Resources]) -> None:
+    async def _reconcile(self, obj: JSON, usage: PoolUsage) -> None:
         meta = ObjectMeta.of(obj)
         name = meta.name
         generation = meta.generation
@@ -88,14 +117,12 @@ class NodePoolController:
             ready, message = False, str(result)
         else:
             reason, ready, message = "Ready", True, "the pool can launch nodes"
-        nodes, capacity = usage
         wanted = {
             "ready": ready,
             "reason": reason,
             "message": message,
             "generation": generation,
-            "nodes": nodes,
-            "resources": resources_to_k8s(capacity),
+            **usage_status(usage),
         }
         before = self._written.get(name)
         if before == wanted:
@@ -110,8 +137,7 @@ class NodePoolController:
         )
         status: JSON = {
             "conditions": conditions,
-            "nodes": nodes,
-            "resources": wanted["resources"],
+            **usage_status(usage),
             "observedGeneration": generation,
         }
         try:

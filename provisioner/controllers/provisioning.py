@@ -5,8 +5,9 @@ in-flight NodeClaims, DaemonSets, the Ready NodePools), running ``simulate`` off
 creating one NodeClaim per planned node (all of one pass share a batch id) and handing each to
 the lifecycle to launch, and telling pods what happened: a ``Nominated`` Event for a pod a new
 NodeClaim is for, a ``FailedProvisioning`` Warning naming the constraint for a pod no NodePool
-can take. Existing nodes and in-flight NodeClaims are filled first, so a burst that spans two
-passes (or a restart) never launches twice.
+can take, kept current (count, lastTimestamp) while the pod keeps waiting. Existing nodes and
+in-flight NodeClaims are filled first, so a burst that spans two passes (or a restart) never
+launches twice.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from kube import JSON, Api, ApiError, record_event
+from kube import JSON, Api, ApiError, EventSeries
 from kube.views import ObjectMeta, name_of
 from provisioner.catalog import Catalog
 from provisioner.controllers import metrics
@@ -46,7 +47,6 @@ __all__ = ["Provisioning", "cluster_views", "create_claim", "daemonset_pods"]
 log = logging.getLogger(__name__)
 
 _SUFFIX = string.ascii_lowercase + string.digits
-_NOTED_MAX = 10_000
 
 
 def cluster_views(
@@ -130,14 +130,16 @@ class Provisioning:
         pools: NodePoolController,
         lifecycle: Lifecycle,
         catalog: Catalog,
+        event_repeat: float,
     ) -> None:
         self._api = api
         self._state = state
         self._pools = pools
         self._lifecycle = lifecycle
         self._catalog = catalog
-        self._told: dict[str, str] = {}
-        """Pod UID -> the last message we posted about it (an Event per change, not per pass)."""
+        self._told = EventSeries(api, component=COMPONENT, interval=event_repeat)
+        """An Event per change of what we say about a pod, refreshed every ``event_repeat``
+        seconds while it stays true (not one per pass, not one that expires)."""
 
     def pending(self) -> list[JSON]:
         return [p for p in self._state.pods.store.values() if is_provisionable(p)]
@@ -221,18 +223,6 @@ class Provisioning:
         return result
 
     async def _tell(self, pod: JSON, type_: str, reason: str, message: str) -> None:
-        meta = ObjectMeta.of(pod)
-        uid = meta.uid or meta.name
-        if self._told.get(uid) == message:
-            return
-        if len(self._told) >= _NOTED_MAX:
-            self._told.clear()
-        self._told[uid] = message
-        await record_event(
-            self._api,
-            {**pod, "apiVersion": "v1", "kind": "Pod"},
-            type_=type_,
-            reason=reason,
-            message=message,
-            component=COMPONENT,
+        await self._told.record(
+            {**pod, "apiVersion": "v1", "kind": "Pod"}, type_=type_, reason=reason, message=message
         )

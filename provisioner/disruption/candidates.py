@@ -22,12 +22,12 @@ from kube.views import ObjectMeta
 from provisioner.claims import NodeClaimView
 from provisioner.disruption.policy import PoolPolicy
 from provisioner.errors import InvalidFieldError
+from provisioner.labels import DO_NOT_DISRUPT
 from provisioner.model import NodePool, Pod
 from provisioner.objects import NODECLASS_HASH_ANNOTATION, NODEPOOL_HASH_ANNOTATION
-from provisioner.parsing import label_selector_from_k8s, pod_from_k8s
+from provisioner.parsing import label_selector, pod_from_k8s
 
 __all__ = [
-    "DO_NOT_DISRUPT",
     "Blocked",
     "Candidate",
     "consolidatable",
@@ -36,8 +36,6 @@ __all__ = [
     "reschedulable",
 ]
 
-DO_NOT_DISRUPT = ("karpenter.sh/do-not-disrupt", "updraft.io/do-not-disrupt")
-"""Either annotation (on a node, or "true" on a pod) keeps the node from voluntary disruption."""
 LAST_POD_EVENT = "lastPodEventTime"
 
 
@@ -147,7 +145,7 @@ def _pdbs_of(pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]]) -> list[
         if pmeta.namespace != meta.namespace:
             continue
         try:
-            selector = label_selector_from_k8s(pdb.get("spec") or {}, "selector", "spec")
+            selector = label_selector(pdb.get("spec") or {}, "selector", "spec")
         except InvalidFieldError:
             continue
         if selector is not None and selector.match_labels(meta.labels) is None:

@@ -37,7 +37,7 @@ async def _cost_at_most(t: Tenant, pool: str, bound: float, what: str) -> list[J
 
 
 async def test_scale_down_consolidates_to_the_cheaper_pool(tenant: Tenant) -> None:
-    tenant.extra_args = FAST
+    tenant.flags = FAST
     await tenant.create_nodeclass()
     await tenant.start()
     pool = _consolidating(tenant, "seed")
@@ -69,7 +69,7 @@ async def test_scale_down_consolidates_to_the_cheaper_pool(tenant: Tenant) -> No
 
 
 async def test_never_keeps_empty_nodes(tenant: Tenant) -> None:
-    tenant.extra_args = FAST
+    tenant.flags = FAST
     await tenant.create_nodeclass()
     await tenant.start()
     pool = _consolidating(tenant, "never", after="Never")

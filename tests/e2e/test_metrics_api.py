@@ -21,7 +21,7 @@ import pytest
 from kubernetes_asyncio import client
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from kube import Api, Resource
+from kube import SECRETS, Api, Resource
 from tests.cluster import pki
 from tests.cluster.controlplane import (
     KWOK_ANNOTATION,
@@ -196,6 +196,8 @@ def adapter(
             "--grpc-port=0",
             "--metrics-port=0",
             f"--custom-metrics-config={rules}",
+            # Healthy sources re-read their Secret this often: rotation shows within a test.
+            "--secret-refresh=1s",
         ],
     )
     server.start()
@@ -363,15 +365,235 @@ async def test_bad_metricsource_gets_ready_false_and_an_event(
         return True if found else None
 
     await eventually(warned, within=30, what="an InvalidSpec Event naming the field")
-    # The bad one is not served; the good one beside it is.
-    status, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/broken")
-    assert status == 404
+    # The bad one is not served, and whoever asks is told why; the good one beside it is.
+    status, doc = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/broken")
+    assert status == 503
+    assert doc["kind"] == "Status"
+    assert f"MetricSource {namespace}/broken is invalid" in doc["message"]
+    assert "spec.trigger.metadata.start" in doc["message"]
 
     async def fine() -> bool | None:
         code, _ = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/fine")
         return True if code == 200 else None
 
     await eventually(fine, within=30, what="the good MetricSource served")
+
+
+async def ready_condition(api: Api, name: str, namespace: str) -> dict[str, Any] | None:
+    obj = await api.get(METRICSOURCES, name, namespace)
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return conditions[0] if conditions else None
+
+
+def secret(name: str, values: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": values}
+
+
+UNREACHABLE = "127.0.0.1:1"
+"""No server listens on port 1: a queue trigger past validation reports UpstreamError."""
+
+SECRET_KEYS = {
+    "bearerToken",
+    "password",
+    "customAuthValue",
+    "awsSecretAccessKey",
+    "awsSessionToken",
+    "token",
+}
+"""Auth keys holding a secret: no status message may show their values."""
+
+# scaler type, metadata, the auth keys its Secret holds, whether a real server answers here.
+AUTH_CASES: list[tuple[str, dict[str, str], dict[str, str], bool]] = [
+    ("prometheus", {"authModes": "bearer"}, {"bearerToken": "t0ken"}, True),
+    (
+        "prometheus",
+        {"authModes": "basic"},
+        {"username": "reader", "password": "e2e-password"},
+        True,
+    ),
+    (
+        "prometheus",
+        {"authModes": "custom"},
+        {"customAuthHeader": "X-Api-Key", "customAuthValue": "k3y"},
+        True,
+    ),
+    (
+        "redis",
+        {"address": UNREACHABLE, "listName": "jobs", "listLength": "5"},
+        {"username": "worker", "password": "e2e-password", "tls": "disable"},
+        False,
+    ),
+    (
+        "redis-streams",
+        {"address": UNREACHABLE, "stream": "s", "consumerGroup": "g", "pendingEntriesCount": "5"},
+        {"password": "e2e-password"},
+        False,
+    ),
+    (
+        "postgresql",
+        {"host": "127.0.0.1", "port": "1", "userName": "u", "dbName": "d"}
+        | {"query": "select 1", "targetQueryValue": "1"},
+        {"password": "e2e-password"},
+        False,
+    ),
+    (
+        "postgresql",
+        {"query": "select 1", "targetQueryValue": "1"},
+        {"connection": f"postgresql://u:pw@{UNREACHABLE}/d"},
+        False,
+    ),
+    (
+        "rabbitmq",
+        {"queueName": "q", "mode": "QueueLength", "value": "5", "protocol": "amqp"},
+        {"host": f"amqp://{UNREACHABLE}/", "username": "u", "password": "e2e-password"},
+        False,
+    ),
+    (
+        "aws-sqs-queue",
+        {"queueURL": f"http://{UNREACHABLE}/000000000000/q", "awsRegion": "eu-west-1"}
+        | {"awsEndpoint": f"http://{UNREACHABLE}"},
+        {
+            "awsAccessKeyID": "AKIDEXAMPLE",
+            "awsSecretAccessKey": "s3cret",
+            "awsSessionToken": "e2e-session-token",
+        },
+        False,
+    ),
+    (
+        "nats-jetstream",
+        {"natsServerAddress": f"nats://{UNREACHABLE}", "account": "$G", "stream": "s"}
+        | {"consumer": "c", "lagThreshold": "5"},
+        {"username": "u", "password": "e2e-password"},
+        False,
+    ),
+    (
+        "nats-jetstream",
+        {"natsServerAddress": f"nats://{UNREACHABLE}", "account": "$G", "stream": "s"}
+        | {"consumer": "c", "lagThreshold": "5"},
+        {"token": "t0ken"},
+        False,
+    ),
+]
+
+
+async def test_every_scaler_auth_key_works_through_an_authref_secret(
+    available: Adapter, api: Api, namespace: str
+) -> None:
+    names = []
+    for index, (type_, metadata, auth, _) in enumerate(AUTH_CASES):
+        name = f"auth-{index}-{type_}"
+        if type_ == "prometheus":
+            metadata = {
+                "serverAddress": available.prometheus_url,
+                "query": "vector(7)",
+                "threshold": "1",
+            } | metadata
+        await api.create(SECRETS, secret(name, auth), namespace)
+        trigger = {"type": type_, "metadata": metadata, "authRef": {"name": name}}
+        await api.create(METRICSOURCES, metric_source(name, trigger), namespace)
+        names.append(name)
+
+    for name, (type_, _, auth, reachable) in zip(names, AUTH_CASES, strict=True):
+
+        async def reported(name: str = name) -> dict[str, Any] | None:
+            condition = await ready_condition(api, name, namespace)
+            # Past validation: Ready, or the upstream's own failure (nothing listens).
+            if condition is None or condition["reason"] == "InvalidSpec":
+                return None
+            return condition
+
+        what = f"{type_} with {sorted(auth)} past validation"
+        condition = await eventually(reported, within=60, what=what)
+        if reachable:
+            assert condition["status"] == "True", condition
+        else:
+            assert condition["reason"] == "UpstreamError", condition
+        for key in SECRET_KEYS & set(auth):
+            assert auth[key] not in condition["message"]
+
+
+async def test_the_prometheus_example_secret_becomes_ready(
+    available: Adapter, api: Api, namespace: str
+) -> None:
+    """manifests/examples/prometheus-hpa.yaml's shape: bearer token from a Secret, made first."""
+    await api.create(SECRETS, secret("prometheus-reader", {"bearerToken": "t0ken"}), namespace)
+    trigger = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": available.prometheus_url,
+            "query": "vector(3)",
+            "threshold": "100",
+            "authModes": "bearer",
+        },
+        "authRef": {"name": "prometheus-reader"},
+    }
+    await api.create(METRICSOURCES, metric_source("http-requests", trigger), namespace)
+
+    async def ready() -> dict[str, Any] | None:
+        condition = await ready_condition(api, "http-requests", namespace)
+        return condition if condition and condition["status"] == "True" else None
+
+    await eventually(ready, within=60, what="the bearer-token MetricSource Ready")
+
+
+async def test_authref_secret_missing_then_created_then_changed(
+    available: Adapter, kube: client.ApiClient, api: Api, namespace: str
+) -> None:
+    trigger = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": available.prometheus_url,
+            "query": "vector(3)",
+            "threshold": "1",
+            "authModes": "bearer",
+        },
+        "authRef": {"name": "prometheus-reader"},
+    }
+    await api.create(METRICSOURCES, metric_source("late-secret", trigger), namespace)
+
+    async def condition_with(text: str, status: str) -> dict[str, Any] | None:
+        condition = await ready_condition(api, "late-secret", namespace)
+        if condition and condition["status"] == status and text in condition["message"]:
+            return condition
+        return None
+
+    missing = f"Secret {namespace}/prometheus-reader does not exist"
+    condition = await eventually(
+        lambda: condition_with(missing, "False"), within=60, what="the missing Secret reported"
+    )
+    assert condition["reason"] == "InvalidSpec"
+    assert condition["message"].startswith("spec.trigger.authRef")
+    # An HPA asking is told the same reason, not "not found".
+    code, doc = await get_raw(kube, f"{EXTERNAL}/namespaces/{namespace}/late-secret")
+    assert (code, doc["reason"]) == (503, "ServiceUnavailable")
+    assert missing in doc["message"]
+
+    # Created afterwards, without the key the trigger needs: the key is named, not the metadata.
+    await api.create(SECRETS, secret("prometheus-reader", {"token": "t0ken"}), namespace)
+    no_key = f'Secret {namespace}/prometheus-reader has no key "bearerToken"'
+    condition = await eventually(
+        lambda: condition_with(no_key, "False"), within=60, what="the missing key reported"
+    )
+    assert condition["message"].startswith("spec.trigger.authRef: ")
+    assert "t0ken" not in condition["message"]
+
+    # Fixed: picked up without touching the MetricSource.
+    fixed = secret("prometheus-reader", {"bearerToken": "t0ken"})
+    fixed["metadata"]["resourceVersion"] = (await api.get(SECRETS, "prometheus-reader", namespace))[
+        "metadata"
+    ]["resourceVersion"]
+    await api.replace(SECRETS, fixed, namespace)
+    await eventually(lambda: condition_with("", "True"), within=60, what="Ready once fixed")
+
+    # Changed again while healthy (a rotation that breaks it): re-read within --secret-refresh.
+    broken = secret("prometheus-reader", {"bearer": "t0ken"})
+    broken["metadata"]["resourceVersion"] = (
+        await api.get(SECRETS, "prometheus-reader", namespace)
+    )["metadata"]["resourceVersion"]
+    await api.replace(SECRETS, broken, namespace)
+    await eventually(
+        lambda: condition_with(no_key, "False"), within=60, what="the rotated Secret picked up"
+    )
 
 
 def direct_get(adapter: Adapter, path: str, token: str | None = None) -> tuple[int, Any]:

@@ -105,8 +105,8 @@ class Tenant:
         self.nodeclass = f"e2e-{self.id}"
         self.process: ServerProcess | None = None
         self.lease = f"provisioner-{self.id}"
-        self.extra_args: list[str] = []
-        """More ``updraft provisioner`` flags (disruption timings, say)."""
+        self.flags: list[str] = []
+        """Extra `updraft provisioner` flags for this test (disruption timings, say)."""
 
     # the provisioner process
 
@@ -123,7 +123,7 @@ class Tenant:
             f"--leader-election-namespace={self.namespace}",
             f"--leader-election-name={self.lease}",
             f"--leader-election-lease-duration={LEASE_SECONDS}s",
-            *self.extra_args,
+            *self.flags,
         ]
 
     async def start(self) -> ServerProcess:
@@ -284,7 +284,12 @@ class Tenant:
                 )
         for pool in self.pools:
             for node in await self.nodes(pool):
-                await _ignore_missing(self.api.delete(NODES, node["metadata"]["name"]))
+                name = node["metadata"]["name"]
+                if not alive:  # nobody drains it: let go of the termination finalizer
+                    await _ignore_missing(
+                        self.api.patch(NODES, name, {"metadata": {"finalizers": []}})
+                    )
+                await _ignore_missing(self.api.delete(NODES, name))
             await _ignore_missing(self.api.delete(NODEPOOLS, pool))
         await _ignore_missing(self.api.delete(NODECLASSES, self.nodeclass))
         if self.process is not None:
@@ -545,3 +550,248 @@ def test_provisioner_manifests_and_the_example_apply(crds: ControlPlane, tmp_pat
     path.write_text(rendered)
     _kubectl(crds, "apply", "--server-side", "--dry-run=server", "-f", str(path))
     _kubectl(crds, "apply", "--server-side", "--dry-run=server", "-f", str(EXAMPLE))
+
+
+# --- termination: a deleted NodeClaim's node is drained before it goes ----------------------
+
+DISRUPTED = "updraft.io/disrupted"
+PDBS = Resource("policy", "v1", "poddisruptionbudgets", namespaced=True)
+
+
+def _condition(obj: JSON, kind: str) -> JSON | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+async def _gone(api: Api, resource: Resource, name: str) -> bool:
+    try:
+        await api.get(resource, name)
+    except NotFoundError:
+        return True
+    return False
+
+
+async def _claim_and_node_gone(tenant: Tenant, claim: str, node: str) -> None:
+    async def gone() -> bool | None:
+        both = await _gone(tenant.api, NODECLAIMS, claim) and await _gone(tenant.api, NODES, node)
+        return True if both else None
+
+    await eventually(gone, within=90, what=f"NodeClaim {claim} and node {node} gone")
+
+
+async def _claim_events(tenant: Tenant, claim: str, reason: str) -> list[JSON]:
+    items, _ = await tenant.api.list(EVENTS, "default")
+    return [
+        e
+        for e in items
+        if e["involvedObject"].get("name") == claim
+        and e["involvedObject"].get("kind") == "NodeClaim"
+        and e.get("reason") == reason
+    ]
+
+
+async def _start_pool(tenant: Tenant, suffix: str, **template_spec: Any) -> str:
+    await tenant.create_nodeclass()
+    await tenant.start()
+    pool = tenant.pool_from_example(suffix)
+    pool["spec"]["template"]["spec"].update(template_spec)
+    await tenant.create_pool(pool)
+    return str(pool["metadata"]["name"])
+
+
+async def test_deleting_a_nodeclaim_cordons_and_drains_it_and_no_pod_is_lost(
+    tenant: Tenant,
+) -> None:
+    pool = await _start_pool(tenant, "drain")
+    await tenant.deployment("web", 2)
+    pods = await tenant.running("web", 2)
+    node = pods[0]["spec"]["nodeName"]
+    on_node = {p["metadata"]["uid"] for p in pods if p["spec"]["nodeName"] == node}
+    claim = next(
+        c["metadata"]["name"]
+        for c in await tenant.claims(pool)
+        if c["status"].get("nodeName") == node
+    )
+    before = await asyncio.to_thread(_scrape, tenant.metrics_port)
+    evicted_before = before.get('updraft_provisioner_evictions_total{result="evicted"}', 0.0)
+
+    _kubectl(tenant.cp, "delete", "nodeclaim", claim, "--wait=false")
+
+    async def cordoned() -> JSON | None:
+        current = await tenant.api.get(NODES, node)
+        taints = current["spec"].get("taints") or []
+        hit = any(t["key"] == DISRUPTED and t["effect"] == "NoSchedule" for t in taints)
+        return current if hit else None
+
+    await eventually(cordoned, within=30, what=f"node {node} tainted {DISRUPTED}")
+    await _claim_and_node_gone(tenant, claim, node)
+    # Every pod that was on the node was evicted (not lost with the node), and the Deployment
+    # is whole again on a node the provisioner launched for the evicted pods.
+    after = await tenant.running("web", 2)
+    assert not on_node & {p["metadata"]["uid"] for p in after}
+    assert all(p["spec"]["nodeName"] != node for p in after)
+    metrics = await asyncio.to_thread(_scrape, tenant.metrics_port)
+    evicted = metrics['updraft_provisioner_evictions_total{result="evicted"}'] - evicted_before
+    assert evicted >= len(on_node)
+    assert metrics["updraft_provisioner_drain_duration_seconds_count"] >= 1
+
+    async def ready() -> JSON | None:
+        obj = await tenant.api.get(DEPLOYMENTS, "web", tenant.namespace)
+        return obj if obj["status"].get("readyReplicas") == 2 else None
+
+    await eventually(ready, within=60, what="the Deployment's 2 replicas ready")
+
+
+async def test_a_pdb_blocks_the_drain_until_the_termination_grace_period(tenant: Tenant) -> None:
+    pool = await _start_pool(tenant, "pdb", terminationGracePeriod="30s")
+    await tenant.deployment("guarded", 1)
+    (pod,) = await tenant.running("guarded", 1)
+    await tenant.api.create(
+        PDBS,
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "guard"},
+            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "guarded"}}},
+        },
+        tenant.namespace,
+    )
+    node = pod["spec"]["nodeName"]
+    (claim,) = [c["metadata"]["name"] for c in await tenant.claims(pool)]
+    (claim_obj,) = await tenant.claims(pool)
+    assert claim_obj["spec"]["terminationGracePeriod"] == "30s"
+
+    _kubectl(tenant.cp, "delete", "nodeclaim", claim, "--wait=false")
+
+    async def blocked() -> JSON | None:
+        events = await _claim_events(tenant, claim, "DisruptionBlocked")
+        return events[0] if events else None
+
+    event = await eventually(blocked, within=30, what="a DisruptionBlocked Event")
+    name = pod["metadata"]["name"]
+    assert f"PodDisruptionBudget {tenant.namespace}/guard" in event["message"]
+    assert f"pod {tenant.namespace}/{name}" in event["message"]
+    current = await tenant.api.get(PODS, name, tenant.namespace)
+    assert current["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert current["status"]["phase"] == "Running"
+    drained = _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
+    assert drained is not None
+    assert drained["status"] == "False"
+
+    # Past the grace period the pod is deleted despite the PDB, and the node goes.
+    await _claim_and_node_gone(tenant, claim, node)
+    expired = await _claim_events(tenant, claim, "TerminationGracePeriodExpiring")
+    assert any(name in e["message"] for e in expired)
+    (replacement,) = await tenant.running("guarded", 1)
+    assert replacement["metadata"]["uid"] != pod["metadata"]["uid"]
+
+
+async def test_a_do_not_disrupt_pod_is_waited_for(tenant: Tenant) -> None:
+    pool = await _start_pool(tenant, "dnd")
+    await tenant.api.create(
+        DEPLOYMENTS,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "precious"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "precious"}},
+                "template": {
+                    "metadata": {
+                        "labels": {"app": "precious"},
+                        "annotations": {"karpenter.sh/do-not-disrupt": "true"},
+                    },
+                    "spec": tenant.pod_spec(),
+                },
+            },
+        },
+        tenant.namespace,
+    )
+    (pod,) = await tenant.running("precious", 1)
+    node = pod["spec"]["nodeName"]
+    (claim,) = [c["metadata"]["name"] for c in await tenant.claims(pool)]
+    _kubectl(tenant.cp, "delete", "nodeclaim", claim, "--wait=false")
+
+    async def waiting() -> JSON | None:
+        cond = _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
+        ok = cond is not None and cond["status"] == "False" and "do-not-disrupt" in cond["message"]
+        return cond if ok else None
+
+    await eventually(waiting, within=30, what="Drained=False waiting for the do-not-disrupt pod")
+    events = await _claim_events(tenant, claim, "DisruptionBlocked")
+    assert any("do-not-disrupt" in e["message"] for e in events)
+    current = await tenant.api.get(PODS, pod["metadata"]["name"], tenant.namespace)
+    assert current["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert not current["metadata"].get("deletionTimestamp")
+    # Once the pod has finished (here: deleted by its owner), the node goes.
+    await tenant.scale("precious", 0)
+    await _claim_and_node_gone(tenant, claim, node)
+
+
+async def test_kwok_removes_startup_taints_and_the_claim_is_initialized(tenant: Tenant) -> None:
+    startup = {"key": "e2e.updraft.io/agent-not-ready", "effect": "NoSchedule"}
+    pool = await _start_pool(tenant, "startup", startupTaints=[startup])
+    await tenant.deployment("app", 1)
+    (pod,) = await tenant.running("app", 1)
+
+    async def initialized() -> JSON | None:
+        (claim,) = await tenant.claims(pool)
+        cond = _condition(claim, "Initialized")
+        return claim if cond is not None and cond["status"] == "True" else None
+
+    claim = await eventually(initialized, within=60, what="the NodeClaim Initialized")
+    assert claim["spec"]["startupTaints"] == [startup]
+    node = await tenant.api.get(NODES, pod["spec"]["nodeName"])
+    assert startup["key"] not in {t["key"] for t in node["spec"].get("taints") or []}
+    assert "updraft.io/termination" in node["metadata"]["finalizers"]
+
+
+async def test_failed_provisioning_is_kept_current_while_the_pod_waits(tenant: Tenant) -> None:
+    tenant.flags.append("--event-repeat-interval=1s")
+    await _start_pool(tenant, "waits")
+    await tenant.deployment("huge", 1, cpu="64")
+
+    async def refreshed() -> JSON | None:
+        pods = await tenant.pods("huge")
+        if len(pods) != 1:
+            return None
+        for event in await tenant.events(pods[0]["metadata"]["name"], "FailedProvisioning"):
+            if event.get("count", 1) >= 2 and event["lastTimestamp"] != event["firstTimestamp"]:
+                return event
+        return None
+
+    event = await eventually(refreshed, within=60, what="FailedProvisioning updated in place")
+    assert "no NodePool can run this pod" in event["message"]
+    (huge,) = await tenant.pods("huge")
+    assert len(await tenant.events(huge["metadata"]["name"], "FailedProvisioning")) == 1
+
+
+async def test_deleting_a_managed_node_drains_it_through_its_nodeclaim(tenant: Tenant) -> None:
+    pool = await _start_pool(tenant, "nodedel")
+    await tenant.deployment("api", 1)
+    (pod,) = await tenant.running("api", 1)
+    node = pod["spec"]["nodeName"]
+    (claim,) = [c["metadata"]["name"] for c in await tenant.claims(pool)]
+
+    async def held() -> bool | None:
+        obj = await tenant.api.get(NODES, node)
+        return True if "updraft.io/termination" in obj["metadata"].get("finalizers", []) else None
+
+    await eventually(held, within=30, what=f"node {node} holding the termination finalizer")
+    _kubectl(tenant.cp, "delete", "node", node, "--wait=false")
+
+    async def claim_deleting() -> bool | None:
+        try:
+            obj = await tenant.api.get(NODECLAIMS, claim)
+        except NotFoundError:
+            return True
+        return True if obj["metadata"].get("deletionTimestamp") else None
+
+    await eventually(claim_deleting, within=30, what=f"NodeClaim {claim} deleted with its node")
+    await _claim_and_node_gone(tenant, claim, node)
+    (after,) = await tenant.running("api", 1)
+    assert after["metadata"]["uid"] != pod["metadata"]["uid"]
+    assert after["spec"]["nodeName"] != node

@@ -3,6 +3,7 @@ gRPC front door sharing one cache, /metrics, JSON logs, flags, and a clean exit 
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
+from tests.cluster import pki
 from tests.servers.process import ServerProcess, http_ok
 
 UPDRAFT = str(Path(sys.executable).parent / "updraft")
@@ -76,7 +78,8 @@ async def test_serve_answers_keda_and_exports_metrics(updraft: ServerProcess) ->
             name="web", namespace="default", scalerMetadata={"metricSourceRef": "business-hours"}
         )
         named = await stub.GetMetricSpec(by_ref, timeout=5)
-        assert named.metricSpecs[0].metricName.startswith("cron-europe-berlin")
+        # Named by the MetricSource's name, as the metrics API names it.
+        assert named.metricSpecs[0].metricName == "business-hours"
 
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: ASYNC210 - a one-off read in a test
         text = r.read().decode()
@@ -161,3 +164,99 @@ def test_a_bad_standalone_file_stops_startup_naming_the_field(tmp_path: Path) ->
     assert done.returncode == 2
     assert "document 2 (business-hours)" in done.stderr
     assert "spec.trigger.metadata.desiredReplicas" in done.stderr
+
+
+def test_an_empty_standalone_file_stops_startup_naming_the_file(tmp_path: Path) -> None:
+    empty = tmp_path / "sources.yaml"
+    empty.write_text("# MetricSources go here\n")
+    done = subprocess.run(
+        [
+            UPDRAFT,
+            "serve",
+            "--metrics-port=0",
+            "--grpc-port=0",
+            f"--cert-dir={tmp_path}",
+            f"--standalone-config={empty}",
+            "--insecure-no-auth",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"updraft serve: {empty}: holds no MetricSource documents; expected at least one"
+    ]
+
+
+async def test_a_long_query_gets_a_status_and_one_log_line(updraft: ServerProcess) -> None:
+    port = updraft.ports[2]
+    ca = ssl.create_default_context(cafile=str(updraft.directory / "serving" / "ca.crt"))
+    url = f"https://localhost:{port}/apis/external.metrics.k8s.io/v1beta1/namespaces/default"
+    async with aiohttp.ClientSession() as http:
+        # 10,000 characters of selector: ours to answer, as a Status naming the problem.
+        async with http.get(f"{url}/quarter-hours?labelSelector={'a' * 10_000}=", ssl=ca) as r:
+            assert r.status == 400
+            body = await r.json()
+        assert (body["kind"], body["reason"]) == ("Status", "BadRequest")
+        assert "label selector" in body["message"]
+        # Past any sensible limit: refused before routing, logged in one line per request.
+        for _ in range(3):
+            async with http.get(f"{url}/quarter-hours?x={'a' * 100_000}", ssl=ca) as r:
+                assert r.status == 400
+    assert updraft.stop() == 0
+    lines = updraft.log_path.read_text().splitlines()
+    assert "Traceback" not in "\n".join(lines)
+    refused = [orjson.loads(ln) for ln in lines if "Error handling request" in ln]
+    assert len(refused) == 3
+    assert all(r["level"] == "warning" for r in refused)
+
+
+def test_the_log_is_only_json_lines_even_when_grpc_core_complains(tmp_path: Path) -> None:
+    ca = pki.new_ca(tmp_path, "ca")
+    pair = pki.issue(
+        ca, tmp_path, "grpc", common_name="localhost", dns_names=("localhost",), server=True
+    )
+    server = ServerProcess(
+        name="updraft",
+        binary=UPDRAFT,
+        ports=2,
+        directory=tmp_path,
+        args=lambda ports, _: [
+            "serve",
+            "--grpc-host=127.0.0.1",
+            f"--grpc-port={ports[0]}",
+            f"--grpc-tls-cert={pair.cert}",
+            f"--grpc-tls-key={pair.key}",
+            "--metrics-host=127.0.0.1",
+            f"--metrics-port={ports[1]}",
+            "--secure-port=0",
+        ],
+    )
+    server.start()
+    try:
+        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[1]}/readyz"))
+        # Plaintext HTTP/2 to the TLS port: gRPC's C core reports the failed handshake itself.
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.ports[0]), timeout=5) as s:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(64))
+                s.recv(1024)
+    finally:
+        assert server.stop() == 0
+    # Past the fixture's own "--- start: <argv>" header, everything is the process's output.
+    lines = [ln for ln in server.log_path.read_text().splitlines() if ln.strip()][1:]
+    assert lines
+    for line in lines:
+        assert isinstance(orjson.loads(line), dict), line
+
+
+def test_the_self_signed_certificate_is_announced_once_without_skipping_verification(
+    updraft: ServerProcess,
+) -> None:
+    assert updraft.stop() == 0
+    said = [ln for ln in updraft.log_path.read_text().splitlines() if "self-signed" in ln]
+    assert len(said) == 1, said
+    record = orjson.loads(said[0])
+    assert record["level"] == "warning"
+    assert "caBundle" in record["message"]
+    assert "skip" not in record["message"].lower()

@@ -550,3 +550,19 @@ async def test_serve_with_custom_metrics_config(updraft: ServerProcess) -> None:
         )
         [item] = body["items"]
         assert (item["describedObject"]["name"], item["value"]) == ("worker-1", "400")
+
+
+async def test_prometheus_down_at_start_is_503_not_404() -> None:
+    # Nothing listens on the discard port: the first discovery fails.
+    provider = PrometheusCustomMetrics(parse_config(rules("http://127.0.0.1:9")), value_ttl=0)
+    try:
+        await provider.start()  # logs the failure and keeps going
+        with pytest.raises(UnavailableError) as caught:
+            await provider.get_by_name(
+                resource=INGRESSES, namespace="shop", name="main-route",
+                metric="requests-per-second", metric_selector=EVERYTHING,
+            )  # fmt: skip
+        assert "not discovered yet" in caught.value.message
+        assert "http://127.0.0.1:9 is unreachable" in caught.value.message
+    finally:
+        await provider.close()

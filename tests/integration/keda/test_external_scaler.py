@@ -369,6 +369,8 @@ def quarter_hours_in_shop(cache: MetricCache) -> TriggerSources:
         },
     }
     provider.upsert(parse(source, registry=default_registry()))
+    # What the MetricSource controller does with an object it cannot serve.
+    provider.mark_invalid("shop", "broken", "spec.trigger.metadata.start: missing, expected ...")
     return provider
 
 
@@ -382,8 +384,11 @@ async def test_metric_source_ref_serves_the_named_metric_source(with_sources: Sc
     by_ref = {"scalerAddress": "updraft:9090", "metricSourceRef": "quarter-hours"}
     spec = await with_sources.stub.GetMetricSpec(ref_in("shop", by_ref))
     inline = await with_sources.stub.GetMetricSpec(ref_in("shop", CRON))
-    assert spec == inline  # the same trigger, so the same metric and target
+    # The same trigger, so the same target; named by the MetricSource, as the metrics API does.
+    assert spec.metricSpecs[0].targetSizeFloat == inline.metricSpecs[0].targetSizeFloat
+    assert spec.metricSpecs[0].targetSize == inline.metricSpecs[0].targetSize
     name = spec.metricSpecs[0].metricName
+    assert name == "quarter-hours"
     request = pb.GetMetricsRequest(scaledObjectRef=ref_in("shop", by_ref), metricName=name)
     got = await with_sources.stub.GetMetrics(request)
     assert got.metricValues[0].metricValueFloat == 3.0
@@ -394,3 +399,27 @@ async def test_metric_source_ref_serves_the_named_metric_source(with_sources: Sc
         await with_sources.stub.IsActive(ref_in("other", by_ref))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert "other/quarter-hours" in (err.value.details() or "")
+
+
+async def test_metric_source_ref_matches_names_as_the_metrics_api_does(
+    with_sources: Scaler,
+) -> None:
+    by_ref = {"scalerAddress": "updraft:9090", "metricSourceRef": "Quarter-Hours"}
+    spec = await with_sources.stub.GetMetricSpec(ref_in("shop", by_ref))
+    # Case-insensitive, like the HTTP door; the name KEDA gets is the source's own spelling.
+    assert spec.metricSpecs[0].metricName == "quarter-hours"
+    request = pb.GetMetricsRequest(
+        scaledObjectRef=ref_in("shop", by_ref), metricName="QUARTER-HOURS"
+    )
+    got = await with_sources.stub.GetMetrics(request)
+    assert got.metricValues[0].metricValueFloat == 3.0
+
+
+async def test_metric_source_ref_to_an_invalid_source_says_why(with_sources: Scaler) -> None:
+    by_ref = {"scalerAddress": "updraft:9090", "metricSourceRef": "broken"}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await with_sources.stub.GetMetricSpec(ref_in("shop", by_ref))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = err.value.details() or ""
+    assert "MetricSource shop/broken is invalid" in details
+    assert "spec.trigger.metadata.start" in details

@@ -8,10 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from adapter.errors import MetricNotFoundError, UnavailableError
-from adapter.metricsources import InvalidMetricSourceError, MetricSourceProvider, parse
+from adapter.metricsources import (
+    MAX_FAILURE_THRESHOLD,
+    MAX_POLLING_INTERVAL,
+    InvalidMetricSourceError,
+    MetricSourceProvider,
+    UnservableSourceError,
+    parse,
+    validate,
+)
 from adapter.selectors import parse_selector
 from adapter.standalone import StandaloneConfigError, load
 from scalers import FakeClock, MetricCache, default_registry
@@ -157,3 +166,103 @@ def test_a_bad_standalone_file_names_document_and_field(tmp_path: Path) -> None:
         load(path, registry=REGISTRY)
     assert "document 2 (broken)" in str(err.value)
     assert "spec.trigger.metadata.timezone" in str(err.value)
+
+
+def prometheus_with_auth_ref() -> dict[str, Any]:
+    """The MetricSource of manifests/examples/prometheus-hpa.yaml: a bearer token by authRef."""
+    obj = cron_source()
+    obj["metadata"] = {"name": "http-requests", "namespace": "default"}
+    obj["spec"]["trigger"] = {
+        "type": "prometheus",
+        "metadata": {
+            "serverAddress": "http://prometheus.monitoring:9090",
+            "query": "sum(rate(http_requests_total[1m]))",
+            "threshold": "100",
+            "authModes": "bearer",
+        },
+        "authRef": {"name": "prometheus-reader"},
+    }
+    return obj
+
+
+def test_an_auth_ref_trigger_is_validated_with_the_secret_values() -> None:
+    # Its auth keys are in the Secret: parsing alone cannot know them and must not refuse.
+    source = parse(prometheus_with_auth_ref(), registry=REGISTRY)
+    validate(source.with_auth({"bearerToken": "t0ken"}), registry=REGISTRY)
+    with pytest.raises(InvalidMetricSourceError) as err:
+        validate(source.with_auth({"token": "t0ken"}), registry=REGISTRY)
+    assert err.value.field == "spec.trigger.authRef"
+    assert str(err.value).startswith(
+        'spec.trigger.authRef: Secret default/prometheus-reader has no key "bearerToken" ('
+    )
+    # A bad metadata key is still named as such.
+    obj = prometheus_with_auth_ref()
+    obj["spec"]["trigger"]["metadata"]["threshold"] = "many"
+    with pytest.raises(InvalidMetricSourceError) as err:
+        validate(parse(obj, registry=REGISTRY).with_auth({"bearerToken": "x"}), registry=REGISTRY)
+    assert err.value.field == "spec.trigger.metadata.threshold"
+
+
+def test_inline_auth_errors_name_the_inline_key() -> None:
+    obj = prometheus_with_auth_ref()
+    del obj["spec"]["trigger"]["authRef"]
+    obj["spec"]["trigger"]["auth"] = {"username": "reader"}
+    with pytest.raises(InvalidMetricSourceError) as err:
+        parse(obj, registry=REGISTRY, inline_auth=True)
+    assert err.value.field == "spec.trigger.auth.bearerToken"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"pollingInterval": 99999999999999999999}, "spec.pollingInterval"),
+        ({"pollingInterval": 86401}, "spec.pollingInterval"),
+        ({"fallback": {"failureThreshold": 10**12}}, "spec.fallback.failureThreshold"),
+        ({"fallback": {"failureThreshold": 3, "value": float("inf")}}, "spec.fallback.value"),
+    ],
+)
+def test_absurd_intervals_and_thresholds_are_refused(spec: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidMetricSourceError) as err:
+        parse(cron_source(**spec), registry=REGISTRY)
+    assert err.value.field == field
+
+
+def test_the_crd_has_the_same_bounds() -> None:
+    crd = yaml.safe_load((REPO / "manifests/crds/metricsources.updraft.io.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["pollingInterval"]["maximum"] == MAX_POLLING_INTERVAL
+    fallback = spec["properties"]["fallback"]["properties"]
+    assert fallback["failureThreshold"]["maximum"] == MAX_FAILURE_THRESHOLD
+    parse(cron_source(pollingInterval=MAX_POLLING_INTERVAL), registry=REGISTRY)
+
+
+def test_an_empty_standalone_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n---\n")
+    with pytest.raises(StandaloneConfigError) as err:
+        load(path, registry=REGISTRY)
+    assert str(err.value) == f"{path}: holds no MetricSource documents; expected at least one"
+
+
+async def test_an_invalid_source_is_served_as_its_reason_and_names_match_in_any_case() -> None:
+    cache = MetricCache(registry=REGISTRY, metrics_registry=CollectorRegistry())
+    provider = MetricSourceProvider(cache)
+    try:
+        provider.upsert(parse(cron_source(), registry=REGISTRY))
+        provider.mark_invalid("shop", "broken", "spec.trigger.metadata.start: missing")
+        assert {r.name for r in await provider.list_metrics()} == {"quarter-hours", "broken"}
+        with pytest.raises(UnavailableError) as err:
+            await provider.get(namespace="shop", name="broken", selector=parse_selector(""))
+        assert "MetricSource shop/broken is invalid: spec.trigger.metadata.start" in str(err.value)
+        with pytest.raises(UnservableSourceError, match="shop/broken is invalid"):
+            provider.trigger_for("shop", "BROKEN")
+        found = provider.trigger_for("shop", "Quarter-Hours")
+        assert found is not None
+        assert found[0] == "quarter-hours"
+        assert provider.trigger_for("other", "quarter-hours") is None
+        # Fixed: served again.
+        provider.upsert(parse(cron_source(), registry=REGISTRY))
+        provider.remove("shop", "broken")
+        assert [r.name for r in await provider.list_metrics()] == ["quarter-hours"]
+    finally:
+        await cache.close()

@@ -37,6 +37,7 @@ def test_defaults_follow_karpenter() -> None:
     )
     assert (settings.controller.batch_idle, settings.controller.batch_max) == (1.0, 10.0)
     assert settings.controller.registration_timeout == 900.0
+    assert settings.controller.event_repeat == 600.0
 
 
 def test_bad_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,6 +51,9 @@ def test_bad_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) ->
     )
     assert code == 2
     assert "--batch-idle-duration" in capsys.readouterr().err
+    code = main(["provisioner", "--cloud-provider=kwok", "--event-repeat-interval=0"])
+    assert code == 2
+    assert "--event-repeat-interval" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["provisioner", "--cloud-provider=gcp"])
     with pytest.raises(SystemExit):

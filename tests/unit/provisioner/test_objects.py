@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from provisioner import Catalog, Requirement, Requirements
+from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.objects import (
@@ -110,6 +111,11 @@ def test_the_example_nodepool_is_valid_and_takes_its_nodeclass_zones() -> None:
             "duration",
         ),
         (
+            lambda p: p["spec"]["template"]["spec"].update(terminationGracePeriod="1d"),
+            "spec.template.spec.terminationGracePeriod",
+            "duration",
+        ),
+        (
             lambda p: p["spec"]["template"]["spec"].update(nodeClassRef={"group": "x"}),
             "spec.template.spec.nodeClassRef",
             "updraft.io NodeClass",
@@ -187,6 +193,23 @@ def test_a_nodeclaim_carries_its_plan_and_its_ordered_options() -> None:
         Requirement.any_of(INSTANCE_TYPE, [t.name for t in plan.instance_types])
     )
     assert claim_requirements(claim) == expected
+
+
+def test_the_pools_termination_grace_period_is_copied_and_sets_the_deadline() -> None:
+    pool_obj, result = _plans(1)
+    pool_obj["spec"]["template"]["spec"]["terminationGracePeriod"] = "1m30s"
+    claim = nodeclaim_from_plan(result.new_claims[0], name="c", pool=pool_obj, batch="b")
+    assert claim["spec"]["terminationGracePeriod"] == "1m30s"
+    view = NodeClaimView.parse(claim)
+    assert view.termination_grace_period == 90.0
+    assert view.deadline is None  # not deleting
+    claim["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
+    deadline = NodeClaimView.parse(claim).deadline
+    assert deadline is not None
+    assert deadline.isoformat() == "2025-01-01T12:01:30+00:00"
+    claim["spec"]["terminationGracePeriod"] = "soon"
+    with pytest.raises(InvalidFieldError, match=r"spec.terminationGracePeriod"):
+        NodeClaimView.parse(claim)
 
 
 def test_in_flight_claims_take_the_same_burst_again() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import tracemalloc
@@ -525,3 +526,24 @@ def test_policy_validation() -> None:
         TriggerPolicy(polling_interval=0)
     with pytest.raises(ValueError, match="failure_threshold"):
         Fallback(failure_threshold=0)
+
+
+async def test_the_fallback_is_logged_once_when_it_starts_and_once_when_it_ends(
+    cache: MetricCache, upstream: Upstream, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = TriggerPolicy(polling_interval=10, fallback=Fallback(failure_threshold=2, value=0))
+    upstream.error = UnavailableError("connection refused")
+    with caplog.at_level(logging.INFO, logger="scalers.cache"):
+        for _ in range(5):  # two failed queries, then the fallback for three intervals
+            with contextlib.suppress(UnavailableError):
+                for _ in range(3):  # many askers within one interval
+                    await cache.get(spec(), policy)
+            clock.advance(10)
+        upstream.error = None
+        await cache.get(spec(), policy)
+        await cache.get(spec(), policy)
+    said = [r.getMessage() for r in caplog.records if "fallback" in r.getMessage()]
+    assert said == [
+        "serving the fallback value 0 after 2 failed queries in a row",
+        "the upstream answers again: the fallback value is no longer served",
+    ]

@@ -24,15 +24,21 @@ import aiohttp
 
 from kits.clock import Clock, SystemClock, format_rfc3339, parse_rfc3339
 from kits.tasks import cancel_and_wait
-from kube import JSON, Api, ApiError, Resource, record_event
+from kube import JSON, Api, ApiError, record_event
 from kube.views import ObjectMeta
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers import metrics
 from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.nodepools import COMPONENT, NodePoolController
+from provisioner.controllers.orchestration import (
+    COMMAND_ANNOTATION,
+    REPLACES_ANNOTATION,
+    Orchestrator,
+)
 from provisioner.controllers.provisioning import cluster_views, daemonset_pods
 from provisioner.controllers.state import ClusterState
+from provisioner.controllers.termination import PDBS
 from provisioner.disruption import methods
 from provisioner.disruption.budgets import REASONS, allowed
 from provisioner.disruption.candidates import (
@@ -43,11 +49,6 @@ from provisioner.disruption.candidates import (
     find_candidates,
 )
 from provisioner.disruption.methods import Cluster, Command
-from provisioner.disruption.orchestration import (
-    COMMAND_ANNOTATION,
-    REPLACES_ANNOTATION,
-    Orchestrator,
-)
 from provisioner.disruption.policy import PoolPolicy
 from provisioner.errors import CommandAbandonedError, InvalidFieldError
 from provisioner.labels import DISRUPTED_TAINT
@@ -64,7 +65,6 @@ __all__ = ["DisruptionController", "DisruptionSettings"]
 
 log = logging.getLogger(__name__)
 
-PDBS = Resource("policy", "v1", "poddisruptionbudgets", namespaced=True)
 _ERRORS = (ApiError, aiohttp.ClientError, OSError, TimeoutError)
 
 
@@ -142,7 +142,7 @@ class DisruptionController:
         policies = self._policies()
         await self._expire(claims, policies, now)
         if self._running is None or self._running.done():
-            await self.orchestrator.recover(self._state.claims(), nodes)
+            await self.orchestrator.recover(self._state.claims())
         snapshot = await self._snapshot(now)
         if snapshot is None:
             return

@@ -13,7 +13,8 @@ Everything a command is lives on the cluster, so a restarted controller ``recove
 candidate whose replacements all exist and are Initialized is deleted (the command resumes);
 any other annotated candidate is rolled back, and a replacement already made stays an ordinary
 node (the next decision counts it, so nothing is launched twice). A ``disrupted`` taint on a
-node whose NodeClaim is not deleting and that no running command owns is removed.
+node whose NodeClaim is not deleting and that no running command owns is removed by
+termination's ``release_orphans``, which asks ``owned``.
 """
 
 from __future__ import annotations
@@ -206,14 +207,14 @@ class Orchestrator:
             return
         await self._reason(claim.name, False, "Abandoned", "the disruption command was abandoned")
 
-    async def recover(self, claims: Mapping[str, NodeClaimView], nodes: Mapping[str, JSON]) -> None:
-        """Resume or roll back commands nobody runs, and strip stale ``disrupted`` taints."""
+    async def recover(self, claims: Mapping[str, NodeClaimView]) -> None:
+        """Resume or roll back commands nobody runs. (Stale ``disrupted`` taints on nodes no
+        command owns are termination's ``release_orphans``' to remove: ``owned`` says which.)"""
         replacements: dict[str, list[NodeClaimView]] = {}
         for claim in claims.values():
             cid = claim.meta.annotations.get(COMMAND_ANNOTATION)
             if cid and REPLACES_ANNOTATION in claim.meta.annotations:
                 replacements.setdefault(cid, []).append(claim)
-        by_node = {c.node_name: c for c in claims.values() if c.node_name}
         for claim in claims.values():
             cid = claim.meta.annotations.get(COMMAND_ANNOTATION)
             if not cid or REPLACES_ANNOTATION in claim.meta.annotations:
@@ -228,17 +229,3 @@ class Orchestrator:
                 continue
             log.info("NodeClaim %s: rolling back command %s nobody runs", claim.name, cid)
             await self.rollback(claim)
-        for name, node in nodes.items():
-            taints = (node.get("spec") or {}).get("taints") or []
-            if not any(t.get("key") == DISRUPTED_TAINT for t in taints):
-                continue
-            if ObjectMeta.of(node).deleting:
-                continue
-            owner = by_node.get(name)
-            if owner is None or owner.meta.deleting or owner.name in self.owned:
-                continue
-            if owner.meta.annotations.get(COMMAND_ANNOTATION):
-                continue  # handled above
-            log.info("node %s: removing a stale %s taint", name, DISRUPTED_TAINT)
-            with contextlib.suppress(*_ERRORS):
-                await self._taint(name, add=False)
