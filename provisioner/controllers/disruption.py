@@ -147,6 +147,17 @@ class DisruptionController:
         if snapshot is None:
             return
         candidates, blocked, cluster, room = snapshot
+        log.debug(
+            "disruption pass: %d candidates (%d consolidatable, %d empty, %d drifted), "
+            "%d blocked%s; budget room %s",
+            len(candidates),
+            sum(c.consolidatable for c in candidates),
+            sum(not c.pods for c in candidates),
+            sum(c.drifted is not None for c in candidates),
+            len(blocked),
+            "".join(f"; {b.claim}: {b.message}" for b in blocked[:3]),
+            {f"{p}/{r}": n for (p, r), n in sorted(room.items()) if n < 1 << 20} or "unlimited",
+        )
         await self._conditions(candidates)
         self.states = _states(self._state.claims(), nodes, candidates)
         if self._running is not None and not self._running.done():
@@ -269,7 +280,7 @@ class DisruptionController:
             need[(c.pool, command.reason)] = need.get((c.pool, command.reason), 0) + 1
         if any(room.get(k, 0) < n for k, n in need.items()):
             return None
-        again: Command | str | None
+        again: Command | methods.NoCommand | None
         if command.method == methods.EMPTINESS:
             ok = all(c.consolidatable and not c.pods for c in chosen)
             again = (

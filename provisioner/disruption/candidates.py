@@ -11,6 +11,7 @@ one PDB, blocks). Pure: the cluster and the time come in as arguments.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ __all__ = [
     "Candidate",
     "consolidatable",
     "drift_of",
+    "eviction_cost",
     "find_candidates",
     "reschedulable",
 ]
@@ -53,6 +55,8 @@ class Candidate:
     drifted: str | None
     """Why it has drifted, or None."""
     created: datetime
+    eviction_cost: float = 0.0
+    """The sum of its pods' positive ``eviction_cost``s: what disrupting it costs."""
 
     @property
     def name(self) -> str:
@@ -64,8 +68,9 @@ class Candidate:
 
     @property
     def savings_ratio(self) -> float:
-        """Price per pod disrupted: the best candidates save much and move little."""
-        return self.price / (1 + len(self.pods))
+        """Karpenter's order key, price / (1 + eviction cost): the best candidates save much
+        and disrupt little."""
+        return self.price / (1 + self.eviction_cost)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,24 @@ def drift_of(
     if theirs is not None and nodeclass_hash and theirs != nodeclass_hash:
         return "NodeClassDrifted: the NodeClass changed"
     return None
+
+
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+def eviction_cost(pod: Mapping[str, Any]) -> float:
+    """Karpenter's cost of evicting ``pod``: 1 + pod-deletion-cost / 2^27 + priority / 2^25,
+    clamped to [-10, 10] (the annotation and the priority shift it, a plain pod costs 1)."""
+    cost = 1.0
+    raw = ObjectMeta.of(pod).annotations.get(DELETION_COST)
+    if raw is not None:
+        # the ReplicaSet controller ignores a malformed cost too
+        with contextlib.suppress(ValueError):
+            cost += int(raw) / 2**27
+    priority = (pod.get("spec") or {}).get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool):
+        cost += priority / 2**25
+    return min(10.0, max(-10.0, cost))
 
 
 def reschedulable(pod: Mapping[str, Any]) -> bool:
@@ -241,6 +264,7 @@ def find_candidates(
                     nodeclass_hash=nodeclass_hashes.get(pool, ""),
                 ),
                 created=_time(claim.meta.creation_timestamp) or now,
+                eviction_cost=sum(max(0.0, eviction_cost(p)) for p in moving),
             )
         )
     return candidates, blocked

@@ -8,14 +8,16 @@ this order by the controller (the first that yields a command wins):
   ``Empty`` budget, in one command;
 - ``drift``: one drifted candidate, empty ones first then the oldest, replaced by what the
   simulation needs for its pods (launched before it goes);
-- ``multi_node``: consolidatable candidates sorted by savings (price per pod moved), budget
-  filtered, the first 100; a binary search for the longest prefix (at least 2) that is valid;
+- ``multi_node``: consolidatable candidates sorted by savings ratio (price / (1 + eviction
+  cost), Karpenter's order), budget filtered, the first 100; a binary search for the longest
+  prefix (at least 2) that is valid; if none is, the same search with the fewest pods first;
 - ``single_node``: the first valid single candidate in the same order.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
-fits and at most one new NodeClaim is needed: none means DELETE, one means REPLACE if its
-cheapest option costs strictly less than the candidates together (its options are cut to the
-types that do). Nodes still inside consolidateAfter (``settling``) take no pods. Pure: no I/O.
+fits and at most one new NodeClaim is needed: none means DELETE, one means REPLACE if an
+option's worst-case launch price costs strictly less than the candidates together (its options
+are cut to the types that do). Nodes still inside consolidateAfter (``settling``) take no
+pods. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from provisioner.catalog import Catalog
+from provisioner.catalog import Catalog, InstanceType
 from provisioner.disruption.budgets import DRIFTED, EMPTY, UNDERUTILIZED
 from provisioner.disruption.candidates import Candidate
+from provisioner.labels import CAPACITY_TYPE, ZONE
 from provisioner.model import NodePool, NodeView, Pod, Taint
+from provisioner.requirements import Requirements
+from provisioner.resources import Resources
 from provisioner.scheduling import NodeClaimPlan, SimulationResult, simulate
 
 __all__ = [
@@ -37,11 +42,13 @@ __all__ = [
     "SINGLE_NODE",
     "Cluster",
     "Command",
+    "NoCommand",
     "consolidation",
     "drift",
     "emptiness",
     "multi_node",
     "single_node",
+    "worst_case_price",
 ]
 
 EMPTINESS = "emptiness"
@@ -106,11 +113,33 @@ class Cluster:
         pods = [p for c in candidates for p in c.pods]
         return simulate(
             pods,
-            nodepools=self.nodepools,
+            nodepools=[self._one_node_limits(pool, views) for pool in self.nodepools],
             catalog=self.catalog,
             nodes=views,
             daemonsets=self.daemonsets,
         )
+
+    def _one_node_limits(self, pool: NodePool, views: Sequence[NodeView]) -> NodePool:
+        """``pool`` without its limits when what they leave (``views`` counted) holds its
+        largest instance type: a valid command adds at most one node, so such limits cannot
+        bind, and the simulation packs best without any (it grows a claim only then)."""
+        if pool.limits is None:
+            return pool
+        left = {name: pool.limits.get(name) for name in pool.limit_names}
+        for view in views:
+            if view.nodepool == pool.name:
+                for name in left:
+                    left[name] -= 1 if name == "nodes" else view.capacity.get(name)
+        biggest: dict[str, int] = {}
+        for itype in self.catalog.instance_types():
+            if pool.requirements.conflict(itype.requirements) is not None:
+                continue
+            for name in left:
+                want = 1 if name == "nodes" else itype.capacity.get(name)
+                biggest[name] = max(biggest.get(name, 0), want)
+        if all(left[name] >= biggest.get(name, 0) for name in left):
+            return dataclasses.replace(pool, limits=None, limit_names=frozenset())
+        return pool
 
 
 def _within_budget(candidates: Sequence[Candidate], room: Room, reason: str) -> list[Candidate]:
@@ -152,25 +181,74 @@ def drift(
     return None, why
 
 
-def consolidation(cluster: Cluster, candidates: Sequence[Candidate], method: str) -> Command | str:
+@dataclass(frozen=True)
+class NoCommand:
+    """Why removing some candidates together gives no command."""
+
+    why: str
+    too_small: bool = False
+    """The pods fit on one new node, but that saves nothing (or two smaller ones are
+    cheaper): more candidates might pay for one node (a longer prefix is worth trying);
+    otherwise more candidates only make it worse."""
+
+    def __str__(self) -> str:
+        return self.why
+
+
+_LAUNCH_ORDER = ("reserved", "spot", "on-demand")
+"""The capacity type a claim launches with when its requirements admit several."""
+
+
+def worst_case_price(itype: InstanceType, requirements: Requirements) -> float | None:
+    """What ``itype`` may cost once launched under ``requirements``: the dearest available
+    offering of the capacity type it would launch with (reserved, else spot, else on-demand).
+    A replacement must be cheaper than its candidates even at that price."""
+    zone = requirements.find(ZONE)
+    ctype = requirements.find(CAPACITY_TYPE)
+    admitted = [
+        o
+        for o in itype.offerings
+        if o.available
+        and (zone is None or zone.has(o.zone))
+        and (ctype is None or ctype.has(o.capacity_type))
+    ]
+    for kind in _LAUNCH_ORDER:
+        prices = [o.price for o in admitted if o.capacity_type == kind]
+        if prices:
+            return max(prices)
+    return max((o.price for o in admitted), default=None)
+
+
+def consolidation(
+    cluster: Cluster, candidates: Sequence[Candidate], method: str
+) -> Command | NoCommand:
     """The command removing ``candidates`` together, or why there is none."""
     result = cluster.without(candidates, settle=True)
     if result.unschedulable:
         pod, reason = result.unschedulable[0]
-        return f"pod {pod.key} would not fit anywhere: {reason}"
+        return NoCommand(f"pod {pod.key} would not fit anywhere: {reason}")
     if len(result.new_claims) > 1:
-        return f"its pods would need {len(result.new_claims)} new nodes"
+        # Split because two small nodes cost less than one that holds them all: adding
+        # candidates may pay for the one (a longer prefix is worth trying); if no type holds
+        # them all, adding candidates can only make it worse.
+        total = sum((plan.requests for plan in result.new_claims), Resources())
+        one_holds = any(
+            total.fits(t.allocatable) for plan in result.new_claims for t in plan.instance_types
+        )
+        return NoCommand(
+            f"its pods would need {len(result.new_claims)} new nodes", too_small=one_holds
+        )
     price = sum(c.price for c in candidates)
     if not result.new_claims:
         return Command(method, UNDERUTILIZED, tuple(candidates), savings=price)
     plan = result.new_claims[0]
     cheaper = []
     for itype in plan.instance_types:
-        offering = itype.cheapest(plan.requirements)
-        if offering is not None and offering.price < price:
-            cheaper.append((offering.price, itype))
+        worst = worst_case_price(itype, plan.requirements)
+        if worst is not None and worst < price:
+            cheaper.append((worst, itype))
     if not cheaper:
-        return f"no cheaper node than ${price:.4g}/h holds its pods"
+        return NoCommand(f"can't replace with a cheaper node than ${price:.4g}/h", too_small=True)
     cheaper.sort(key=lambda pair: pair[0])
     plan = dataclasses.replace(
         plan, instance_types=tuple(t for _, t in cheaper), price=cheaper[0][0]
@@ -179,15 +257,17 @@ def consolidation(cluster: Cluster, candidates: Sequence[Candidate], method: str
 
 
 def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:
+    """Karpenter's order: highest savings ratio first (price / (1 + eviction cost))."""
     eligible = [c for c in candidates if c.consolidatable and c.policy.consolidates_underutilized]
-    # Fewest pods first, then most saved per pod: a prefix of nodes each holding little is
-    # what packs onto one cheaper node; leading with full nodes makes every prefix invalid.
-    eligible.sort(key=lambda c: (len(c.pods), -c.savings_ratio, c.name))
+    eligible.sort(key=lambda c: (-c.savings_ratio, c.name))
     return _within_budget(eligible, room, UNDERUTILIZED)
 
 
-def multi_node(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> Command | None:
-    ordered = _ordered(candidates, room)[:MULTI_NODE_MAX]
+def _longest_prefix(cluster: Cluster, ordered: Sequence[Candidate]) -> Command | None:
+    """Binary search for the longest valid prefix (at least 2) of ``ordered``. A prefix whose
+    single replacement saves nothing sends the search up (a longer one may pay for it), any
+    other failure down; Karpenter always goes down, and misses e.g. three 1-pod nodes that
+    one bigger node replaces when two of them would not pay for it."""
     best: Command | None = None
     lo, hi = 2, len(ordered)
     while lo <= hi:
@@ -195,8 +275,24 @@ def multi_node(candidates: Sequence[Candidate], room: Room, cluster: Cluster) ->
         found = consolidation(cluster, ordered[:mid], MULTI_NODE)
         if isinstance(found, Command):
             best, lo = found, mid + 1
+        elif found.too_small:
+            lo = mid + 1
         else:
             hi = mid - 1
+    return best
+
+
+def multi_node(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> Command | None:
+    """The longest valid prefix in Karpenter's order; failing that, in the order of fewest
+    pods first: a few lightly loaded nodes are what merges onto one, and the savings ratio
+    can lead with full nodes that merge with nothing (3 full m5.xlarge before 3 c5.large
+    holding one pod each: no prefix of that order is valid)."""
+    ordered = _ordered(candidates, room)[:MULTI_NODE_MAX]
+    best = _longest_prefix(cluster, ordered)
+    if best is None:
+        light = sorted(ordered, key=lambda c: (len(c.pods), -c.savings_ratio, c.name))
+        if light != ordered:
+            best = _longest_prefix(cluster, light)
     return best
 
 
@@ -209,5 +305,5 @@ def single_node(
         found = consolidation(cluster, [c], SINGLE_NODE)
         if isinstance(found, Command):
             return found, why
-        why[c.name] = found
+        why[c.name] = str(found)
     return None, why
