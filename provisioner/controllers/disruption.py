@@ -163,6 +163,8 @@ class DisruptionController:
         if self._running is not None and not self._running.done():
             return
         command, why = self._decide(candidates, room, cluster)
+        if command is None and why:
+            log.debug("disruption: no command; %s", "; ".join(f"{k}: {v}" for k, v in why.items()))
         await self._report_blocked(blocked, why, candidates, room)
         if command is None:
             return

@@ -56,6 +56,9 @@ DRIFT = "drift"
 MULTI_NODE = "multi-node consolidation"
 SINGLE_NODE = "single-node consolidation"
 MULTI_NODE_MAX = 100
+SCAN_MAX = 20
+"""The longest prefix tried one by one when the binary search finds nothing: ~20 more
+simulations at most, so a pass stays well under Karpenter's 1-minute multi-node timeout."""
 """Karpenter's bound on one multi-node command: the binary search stays ~7 simulations."""
 SETTLING_TAINT = Taint("updraft.io/settling")
 """Marks (in the simulation only) a node still inside consolidateAfter: no destination."""
@@ -264,10 +267,10 @@ def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:
 
 
 def _longest_prefix(cluster: Cluster, ordered: Sequence[Candidate]) -> Command | None:
-    """Binary search for the longest valid prefix (at least 2) of ``ordered``. A prefix whose
-    single replacement saves nothing sends the search up (a longer one may pay for it), any
-    other failure down; Karpenter always goes down, and misses e.g. three 1-pod nodes that
-    one bigger node replaces when two of them would not pay for it."""
+    """The longest valid prefix (at least 2) of ``ordered``: Karpenter's binary search; if it
+    finds none, the prefixes one by one from 2 (at most ``SCAN_MAX``) while each failure says
+    more candidates might pay for one node. Validity is not monotone in the length (two 1-pod
+    nodes may not pay for the one that three of them do), so the search alone misses some."""
     best: Command | None = None
     lo, hi = 2, len(ordered)
     while lo <= hi:
@@ -275,10 +278,16 @@ def _longest_prefix(cluster: Cluster, ordered: Sequence[Candidate]) -> Command |
         found = consolidation(cluster, ordered[:mid], MULTI_NODE)
         if isinstance(found, Command):
             best, lo = found, mid + 1
-        elif found.too_small:
-            lo = mid + 1
         else:
             hi = mid - 1
+    if best is not None:
+        return best
+    for length in range(2, min(len(ordered), SCAN_MAX) + 1):
+        found = consolidation(cluster, ordered[:length], MULTI_NODE)
+        if isinstance(found, Command):
+            best = found
+        elif not found.too_small:
+            break
     return best
 
 
