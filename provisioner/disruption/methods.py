@@ -236,7 +236,11 @@ def consolidation(
         # them all, adding candidates can only make it worse.
         total = sum((plan.requests for plan in result.new_claims), Resources())
         one_holds = any(
-            total.fits(t.allocatable) for plan in result.new_claims for t in plan.instance_types
+            total.fits(t.allocatable)
+            for pool in cluster.nodepools
+            if pool.name in {plan.nodepool for plan in result.new_claims}
+            for t in cluster.catalog.instance_types()
+            if pool.requirements.conflict(t.requirements) is None
         )
         return NoCommand(
             f"its pods would need {len(result.new_claims)} new nodes", too_small=one_holds
