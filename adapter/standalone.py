@@ -21,14 +21,16 @@ class StandaloneConfigError(ValueError):
     """The standalone file cannot be used; the message names the document and field."""
 
 
-def load(path: Path, *, registry: Registry) -> list[MetricSource]:
+def load(path: Path, *, registry: Registry, allow_empty: bool = False) -> list[MetricSource]:
+    """The MetricSources in `path`; `allow_empty` admits a file with none (custom metrics are
+    then all the process serves)."""
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     except OSError as e:
         raise StandaloneConfigError(f"{path}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise StandaloneConfigError(f"{path}: not valid YAML: {e}") from None
-    if not documents:
+    if not documents and not allow_empty:
         # Serving nothing is never what a user meant: likely the wrong file, or an empty one.
         raise StandaloneConfigError(
             f"{path}: holds no MetricSource documents; expected at least one"

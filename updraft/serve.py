@@ -209,13 +209,24 @@ async def _adapter(
         prometheus_auth = await asyncio.to_thread(settings.prometheus_auth.load)
     if settings.standalone_config is not None:
         try:
+            # With custom-metrics rules an empty file is a choice (custom metrics only), not a
+            # mistake; without them the process would serve nothing, which is refused.
             sources = await asyncio.to_thread(
-                load_standalone, settings.standalone_config, registry=registry
+                load_standalone,
+                settings.standalone_config,
+                registry=registry,
+                allow_empty=custom_config is not None,
             )
         except ValueError as e:
             raise StartupError(str(e)) from None
         provider.replace_all(sources)
-        log.info("serving %d MetricSources from %s", len(sources), settings.standalone_config)
+        if sources:
+            log.info("serving %d MetricSources from %s", len(sources), settings.standalone_config)
+        else:
+            log.warning(
+                "%s holds no MetricSources: serving custom metrics only",
+                settings.standalone_config,
+            )
         if settings.insecure_no_auth:
             log.warning("--insecure-no-auth: every request is served, unauthenticated")
             authenticator = authorizer = AllowAll()
