@@ -143,7 +143,9 @@ class NewClaim(Bin):
         self.cpu, self.mem, self.pods, self.eph, self.ext = unpack(room)
 
     def grow(self, fit: Fit, lanes: Lanes) -> None:
-        """Move to a bigger target (``step`` checked its zones and ports)."""
+        """Move to a bigger target (``step`` checked its zones and ports, the caller the
+        pool's limits); the reservation against those limits moves with it."""
+        self.reserved = self.pool.reserve(self.reserved, fit)
         self.set_fit(fit, self.reqs, lanes)
         self.ports = [*fit.ports, *self.pod_ports]
         self.settle_zones()

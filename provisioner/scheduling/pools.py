@@ -88,9 +88,10 @@ class Pool:
 
     @property
     def growable(self) -> bool:
-        """Whether a claim may move to a bigger target in the pass (no limits to reserve
-        against, no minValues to keep)."""
-        return self.remaining is None and not self.min_values
+        """Whether a claim may move to a bigger target in the pass: not with minValues to keep
+        (that check follows the target). Under limits it may, when ``limit_ok`` says the bigger
+        target still fits what the limits leave; its reservation then moves with it."""
+        return not self.min_values
 
     def start_limits(self, nodes: Sequence[NodeView]) -> None:
         """Limits minus the capacity of the pool's nodes and in-flight claims."""
@@ -114,6 +115,23 @@ class Pool:
             if want > left + released.get(name, 0):
                 return False
         return True
+
+    def limits_hold(self, fits: Sequence[Fit], released: Sequence[Mapping[str, int]]) -> bool:
+        """Whether claims targeting ``fits`` stay in the limits once the reservations
+        ``released`` (of the claims they replace) are given back."""
+        if self.remaining is None:
+            return True
+        for name, left in self.remaining.items():
+            want = sum(1 if name == "nodes" else fit.cap.get(name) for fit in fits)
+            if want > left + sum(held.get(name, 0) for held in released):
+                return False
+        return True
+
+    def release(self, held: Mapping[str, int]) -> None:
+        """Give a claim's reservation ``held`` back to what the limits leave."""
+        if self.remaining is not None:
+            for name in self.remaining:
+                self.remaining[name] += held.get(name, 0)
 
     def reserve(self, held: Mapping[str, int], fit: Fit) -> dict[str, int]:
         """Swap a claim's reservation ``held`` for ``fit``'s capacity; returns the new one."""

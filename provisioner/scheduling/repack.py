@@ -2,9 +2,11 @@
 
 Owns ``repack``: after the pod-by-pod pass, the claims of one pool that hold only *free* pods
 (see ``Shape.free``: moving them changes nothing but cost) are packed again with ``packing``,
-and the new claims are returned when they cost less in total. It must not touch pools with
-limits or minValues (the pod-by-pod pass is what checks those), claims mixing free and
-constrained pods, existing nodes, or topology counts.
+and the new claims are returned when they cost less in total. Under a pool's limits the new
+claims must fit what the limits leave once the old claims' reservations are given back (and
+then reserve in their place). It must not touch pools with minValues (the pod-by-pod pass is
+what checks those), claims mixing free and constrained pods, existing nodes, or topology
+counts.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def repack(
     The replacements reuse the old names first; ``name`` makes the rest. ``serial`` is the
     first free serial.
     """
-    if entry.remaining is not None or entry.min_values or not claims:
+    if entry.min_values or not claims:
         return None
     pods = [p for b in claims for p in b.pods_placed]
     if len(claims) * WIDTH * min(MISSES, len(pods)) > BUDGET:
@@ -69,12 +71,19 @@ def repack(
             best = packed
     if best is None or best[0] >= now * (1 - PRICE_SLACK):
         return None
+    targets = [frontier[box][0] for box, _ in best[1]]
+    if not entry.limits_hold(targets, [b.reserved for b in claims]):
+        return None
+    for b in claims:
+        entry.release(b.reserved)
+        b.reserved = {}
     names = [b.name for b in claims]
     fresh: list[NewClaim] = []
     for index, (box, members) in enumerate(best[1]):
         fit = frontier[box][0]
         claim_name = names[index] if index < len(names) else name()
         claim = NewClaim(claim_name, serial + index, entry, reqs, fit)
+        claim.reserved = entry.reserve({}, fit)
         claim.pods_placed = [pods[i] for i in members]
         used = Resources()
         for p in claim.pods_placed:

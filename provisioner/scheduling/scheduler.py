@@ -272,8 +272,9 @@ class Scheduler:
         a pod joining it costs the step from the cheapest type holding its pods to the cheapest
         holding them and the pod: often nothing, even on a claim whose target is too dear for
         pods of this size (``Offerings.bar``), and often less than a new node when the claim
-        must move to a bigger target (pools without limits or minValues only: the reservation
-        against limits and the minValues check follow the target). The newest claims of each
+        must move to a bigger target (not in pools with minValues, whose check follows the
+        target; under limits only while the bigger target fits what they leave, and the claim's
+        reservation moves with it). The newest claims of each
         lane are looked at first, ``CHEAP_VISITS`` in all.
         """
         cpu, mem, eph, ext = item.cpu, item.mem, item.eph, item.ext
@@ -304,6 +305,8 @@ class Scheduler:
                 checks -= 1
                 step = b.step(item, cost, grow, offers)
                 if step is None:
+                    continue
+                if grow and not entry.limit_ok(step[1], b.reserved):
                     continue
                 if grow:
                     found.append((step[0], 1.0, b.serial, b, step[1]))

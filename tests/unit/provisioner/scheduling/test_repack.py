@@ -66,9 +66,36 @@ def test_constrained_pods_keep_their_constraints_next_to_free_ones() -> None:
     assert len(names) == len(set(names))
 
 
-def test_limits_pools_keep_the_pod_by_pod_packing_and_their_limits() -> None:
+def test_limits_pools_never_launch_past_their_limits() -> None:
     pool = nodepool(requirements=[ON_DEMAND, types_in(*GRAVITON)], limits={"cpu": "8"})
     batch = [pod(f"p{i}", f"{c}m", f"{m}Mi") for i, (c, m) in enumerate(CASES[0])]
     result = simulate(batch, nodepools=[pool], catalog=CATALOG)
     # The pass reserves each claim's target capacity; what it launches is never bigger.
     assert sum(c.instance_types[0].capacity.cpu for c in result.new_claims) <= 8000
+
+
+SEED_TYPES = ("c5.large", "m5.large", "m5.xlarge")
+
+
+def test_a_pool_with_limits_that_do_not_bind_packs_as_cheaply_as_one_without() -> None:
+    # The seed: 12 x 1 cpu on c5.large/m5.large/m5.xlarge. 4 x m5.xlarge ($0.768/h) is the
+    # optimum; the pod-by-pod pass alone gives 3 x m5.xlarge + 3 x c5.large ($0.831/h).
+    batch = [pod(f"p{i}", "1", "64Mi") for i in range(12)]
+    free = nodepool(requirements=[ON_DEMAND, types_in(*SEED_TYPES)])
+    limited = nodepool(requirements=[ON_DEMAND, types_in(*SEED_TYPES)], limits={"cpu": "100"})
+    for pool in (free, limited):
+        result = simulate(batch, nodepools=[pool], catalog=CATALOG)
+        assert result.unschedulable == ()
+        assert round(result.price, 3) == 0.768
+        assert sorted(c.instance_types[0].name for c in result.new_claims) == ["m5.xlarge"] * 4
+
+
+def test_a_repack_that_would_break_the_limits_is_not_taken() -> None:
+    # 16 vCPU of limit: 4 x m5.xlarge reserve exactly 16, so the repack is taken at the edge;
+    # at 15 it is not, and the pass keeps a packing inside the limit.
+    batch = [pod(f"p{i}", "1", "64Mi") for i in range(12)]
+    edge = nodepool(requirements=[ON_DEMAND, types_in(*SEED_TYPES)], limits={"cpu": "16"})
+    assert round(simulate(batch, nodepools=[edge], catalog=CATALOG).price, 3) == 0.768
+    tight = nodepool(requirements=[ON_DEMAND, types_in(*SEED_TYPES)], limits={"cpu": "15"})
+    result = simulate(batch, nodepools=[tight], catalog=CATALOG)
+    assert sum(c.instance_types[0].capacity.cpu for c in result.new_claims) <= 15000
