@@ -41,9 +41,10 @@ How a pass works (``scheduler``)
    c. before a new claim: a claim of this pass (up to ``CHEAP_VISITS``, newest of each target
       type first) the pod can join, or grow into a bigger target for (not with minValues;
       under limits while the bigger target fits what they leave), for no more than the
-      cheapest node holding the pod alone would cost, least added cost first. A claim launches as the cheapest type holding what it got, so what a
-      pod costs there is the step to the cheapest type holding it too: often nothing, even when
-      (b) found the claim's target too dear for pods of this size;
+      cheapest node holding the pod alone would cost, least added cost first. A claim
+      launches as the cheapest type holding what it got, so what a pod costs there is the
+      step to the cheapest type holding it too: often nothing, even when (b) found the
+      claim's target too dear for pods of this size;
    d. a new NodeClaim from each NodePool in weight order (desc, then name), first success;
    e. if no pool can take it (limits, affinity to a pod already placed), any claim of (b)
       with room, picky or not.
@@ -77,9 +78,10 @@ fill each largest-first then smallest-first, shrink it to the cheapest type that
 got, keep the cheapest per unit of value packed). The new claims replace the old ones only if
 they cost less in total, and, under a pool's limits, only if they fit what the limits leave
 once the old claims' reservations are given back. Skipped for pools with minValues (the
-pod-by-pod pass is what checks those) and when its work estimate (claims x types tried x pods scanned per node)
-is over a budget, as for 20k pods on burstable types holding one or two pods each (seconds of
-work for ~0.1 % measured). Claims mixing free and constrained pods keep their packing.
+pod-by-pod pass is what checks those) and when its work estimate (claims x types tried x pods
+scanned per node) is over a budget, as for 20k pods on burstable types holding one or two
+pods each (seconds of work for ~0.1 % measured). Claims mixing free and constrained pods
+keep their packing.
 
 Limits are never exceeded: opening a claim reserves its target's capacity (the largest option
 the claim can end with, since options never exceed the target) from the pool's remaining
