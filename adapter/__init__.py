@@ -23,6 +23,7 @@ from adapter.auth import (
     TokenReviewer,
     UserInfo,
 )
+from adapter.controller import ControllerSettings, MetricSourceController
 from adapter.errors import (
     AdapterError,
     BadRequestError,
@@ -39,6 +40,14 @@ from adapter.errors import (
     UnavailableError,
 )
 from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
+from adapter.kubeauth import (
+    KubeAccessReviewer,
+    KubeTokenReviewer,
+    RequestHeaderWatcher,
+    request_header_settings,
+)
+from adapter.metricsources import InvalidMetricSourceError, MetricSourceProvider
+from adapter.metricsources import parse as parse_metric_source
 from adapter.paths import Attributes, NonResourceAttributes, ResourceAttributes
 from adapter.prometheus_custom import PrometheusCustomMetrics
 from adapter.prometheus_rules import (
@@ -63,7 +72,8 @@ from adapter.providers import (
 )
 from adapter.quantity import format_metric_value
 from adapter.selectors import Operator, Requirement, Selector, parse_selector
-from adapter.server import AdapterServer
+from adapter.server import DEFAULT_PORT, AdapterServer
+from adapter.standalone import load as load_standalone
 from adapter.status import status_body
 from adapter.tls import (
     SelfSignedPair,
@@ -78,6 +88,7 @@ from adapter.tls import (
 __all__ = [
     "ANONYMOUS",
     "CUSTOM_GROUP",
+    "DEFAULT_PORT",
     "EXTERNAL_GROUP",
     "AccessDecision",
     "AccessReviewer",
@@ -90,6 +101,7 @@ __all__ = [
     "BadRequestError",
     "BearerTokenAuthenticator",
     "ChainAuthenticator",
+    "ControllerSettings",
     "Credentials",
     "CustomMetricInfo",
     "CustomMetrics",
@@ -103,10 +115,15 @@ __all__ = [
     "FrontProxyAuthenticator",
     "GroupResource",
     "InternalError",
+    "InvalidMetricSourceError",
     "InvalidPathError",
+    "KubeAccessReviewer",
+    "KubeTokenReviewer",
     "MethodNotAllowedError",
     "MetricNotFoundError",
     "MetricRef",
+    "MetricSourceController",
+    "MetricSourceProvider",
     "NoCustomMetrics",
     "NoMetrics",
     "NonFiniteValueError",
@@ -116,6 +133,7 @@ __all__ = [
     "Operator",
     "PrometheusCustomMetrics",
     "RequestHeaderSettings",
+    "RequestHeaderWatcher",
     "Requirement",
     "ResourceAttributes",
     "Selector",
@@ -134,8 +152,11 @@ __all__ = [
     "format_metric_value",
     "issue_serving_pair",
     "load_config",
+    "load_standalone",
     "parse_config",
+    "parse_metric_source",
     "parse_selector",
+    "request_header_settings",
     "serving_pair_problem",
     "status_body",
 ]

@@ -26,10 +26,18 @@ from adapter.metricsources import (
     validate,
 )
 from adapter.quantity import format_metric_value
-from kits.clock import Clock, SystemClock, format_rfc3339
-from kits.tasks import cancel_and_wait
-from kube import SECRETS, Api, ApiError, Event, Informer, NotFoundError, Resource, record_event
-from kube.views import ObjectMeta
+from kits import Clock, SystemClock, cancel_and_wait, format_rfc3339
+from kube import (
+    SECRETS,
+    Api,
+    ApiError,
+    Event,
+    Informer,
+    NotFoundError,
+    ObjectMeta,
+    Resource,
+    record_event,
+)
 from scalers import ConfigError, MetricCache, Registry, ScalerError
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from adapter.paths import parse_custom, split_path
 from adapter.providers import CUSTOM_GROUP, CustomMetrics, CustomSample, ObjectReference
 from adapter.quantity import format_metric_value
 from adapter.selectors import Selector, parse_selector
-from kits.clock import format_rfc3339
+from kits import format_rfc3339
 
 VERSIONS = CUSTOM.versions
 

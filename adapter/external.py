@@ -26,7 +26,7 @@ from adapter.providers import (
 )
 from adapter.quantity import format_metric_value
 from adapter.selectors import parse_selector
-from kits.clock import format_rfc3339
+from kits import format_rfc3339
 
 VERSION = "v1beta1"
 PREFIX = f"/apis/{EXTERNAL_GROUP}/{VERSION}"

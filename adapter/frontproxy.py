@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from adapter.auth import Credentials, UserInfo
 from adapter.errors import UnauthorizedError
-from kits.clock import Clock, SystemClock
+from kits import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 

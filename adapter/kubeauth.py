@@ -23,10 +23,8 @@ from adapter.errors import UnavailableError
 from adapter.frontproxy import FrontProxyAuthenticator, RequestHeaderSettings
 from adapter.paths import Attributes, ResourceAttributes
 from adapter.tls import ServingCertificate
-from kits.clock import Clock, SystemClock
-from kits.tasks import cancel_and_wait
-from kube import Api, ApiError
-from kube.reviews import request_header_trust, subject_access_review, token_review
+from kits import Clock, SystemClock, cancel_and_wait
+from kube import Api, ApiError, request_header_trust, subject_access_review, token_review
 
 log = logging.getLogger(__name__)
 

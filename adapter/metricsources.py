@@ -20,8 +20,15 @@ import pydantic
 from adapter.errors import MetricNotFoundError, UnavailableError
 from adapter.providers import EXTERNAL_GROUP, ExternalSample, MetricRef, match_name
 from adapter.selectors import Selector
-from scalers import ConfigError, MetricCache, Registry, TriggerPolicy, TriggerSpec, UpstreamError
-from scalers.cache import Fallback
+from scalers import (
+    ConfigError,
+    Fallback,
+    MetricCache,
+    Registry,
+    TriggerPolicy,
+    TriggerSpec,
+    UpstreamError,
+)
 
 API_VERSION = "updraft.io/v1alpha1"
 KIND = "MetricSource"

@@ -58,8 +58,7 @@ from adapter.providers import (
 from adapter.resources import ResourceKind, resolve
 from adapter.selectors import EVERYTHING, Selector
 from kube import Api, KubeError, Resource
-from scalers.prometheus_client import PrometheusAuth, PrometheusClient
-from scalers.sessions import SessionPool
+from scalers import PrometheusAuth, PrometheusClient, SessionPool
 
 __all__ = ["PrometheusCustomMetrics"]
 

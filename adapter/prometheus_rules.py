@@ -40,7 +40,7 @@ from yarl import URL
 from adapter.providers import GroupResource
 from adapter.resources import KINDS, resolve
 from adapter.selectors import Operator, Requirement, Selector, promql_label_name
-from kits.durations import parse_duration
+from kits import parse_duration
 
 __all__ = [
     "CustomMetricsConfig",

@@ -22,7 +22,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from adapter.errors import NonFiniteValueError
-from kits.quantity import format_quantity
+from kits import format_quantity
 
 _FLOAT_EXACT_INTEGERS = 1e15
 """Below this an integral float has at most 15 digits, so it is already what the 15-digit rule

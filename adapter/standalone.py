@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from adapter.metricsources import InvalidMetricSourceError, MetricSource, parse
-from kube.views import name_of
+from kube import name_of
 from scalers import Registry
 
 

@@ -32,9 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kits.clock import Clock, SystemClock
-from kits.filestamp import file_stamp
-from kits.tasks import cancel_and_wait
+from kits import Clock, SystemClock, cancel_and_wait, file_stamp
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from keda.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
 from keda.tls import ReloadingServerCredentials, TlsFiles
-from scalers.cache import MetricCache, TriggerPolicy
+from scalers import MetricCache, TriggerPolicy
 
 log = logging.getLogger(__name__)
 

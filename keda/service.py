@@ -18,11 +18,16 @@ import grpc
 
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
-from scalers.base import Measurement
-from scalers.cache import MetricCache, TriggerPolicy
-from scalers.errors import ConfigError, ScalerError, UpstreamError
-from scalers.metadata import KEDA_EXTERNAL_KEYS
-from scalers.spec import TriggerSpec
+from scalers import (
+    KEDA_EXTERNAL_KEYS,
+    ConfigError,
+    Measurement,
+    MetricCache,
+    ScalerError,
+    TriggerPolicy,
+    TriggerSpec,
+    UpstreamError,
+)
 
 SCALER_TYPE_KEY = "scalerType"
 METRIC_SOURCE_KEY = "metricSourceRef"

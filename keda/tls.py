@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from kits.filestamp import FileStamp, file_stamp
+from kits import FileStamp, file_stamp
 
 log = logging.getLogger(__name__)
 

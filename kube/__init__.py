@@ -23,13 +23,16 @@ from kube.errors import (
     ConfigError,
     ConflictError,
     GoneError,
+    InvalidObjectError,
     KubeError,
     NotFoundError,
     UnreachableError,
 )
 from kube.events import EventSeries, record_event
-from kube.informer import Event, Informer, InformerSettings, key_of
+from kube.informer import Event, Handler, Informer, InformerSettings, key_of
 from kube.leader import LeaderElector, LeaderSettings
+from kube.reviews import request_header_trust, subject_access_review, token_review
+from kube.views import ObjectMeta, name_of, scalar, section, version_of
 
 __all__ = [
     "CONFIGMAPS",
@@ -47,16 +50,26 @@ __all__ = [
     "Event",
     "EventSeries",
     "GoneError",
+    "Handler",
     "Informer",
     "InformerSettings",
+    "InvalidObjectError",
     "KubeError",
     "LeaderElector",
     "LeaderSettings",
     "NotFoundError",
+    "ObjectMeta",
     "Resource",
     "UnreachableError",
     "connect",
     "key_of",
     "kubeconfig_path",
+    "name_of",
     "record_event",
+    "request_header_trust",
+    "scalar",
+    "section",
+    "subject_access_review",
+    "token_review",
+    "version_of",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from kits.clock import Clock, SystemClock, format_rfc3339
+from kits import Clock, SystemClock, format_rfc3339
 from kube.client import EVENTS, JSON, Api
 from kube.errors import ApiError, InvalidObjectError, NotFoundError
 from kube.views import ObjectMeta, name_of

@@ -17,7 +17,7 @@ from typing import Literal
 
 import aiohttp
 
-from kits.tasks import cancel_and_wait
+from kits import cancel_and_wait
 from kube.client import JSON, Api, Resource
 from kube.errors import ApiError, GoneError
 from kube.views import ObjectMeta

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from kits.clock import Clock, SystemClock, format_rfc3339
-from kits.tasks import cancel_and_wait
+from kits import Clock, SystemClock, cancel_and_wait, format_rfc3339
 from kube.client import JSON, LEASES, Api
 from kube.errors import ApiError, ConflictError, NotFoundError
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kits.clock import parse_rfc3339
-from kits.durations import parse_duration as go_duration
-from kube import JSON
-from kube.errors import InvalidObjectError
-from kube.views import ObjectMeta, scalar, section
+from kits import parse_duration as go_duration
+from kits import parse_rfc3339
+from kube import JSON, InvalidObjectError, ObjectMeta, scalar, section
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import CAPACITY_TYPE, INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.model import Taint

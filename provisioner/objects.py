@@ -21,10 +21,9 @@ from typing import Any
 
 from croniter import croniter
 
-from kits.clock import SystemClock, format_rfc3339
-from kits.durations import parse_duration as go_duration
-from kube import JSON, Resource
-from kube.views import ObjectMeta
+from kits import SystemClock, format_rfc3339
+from kits import parse_duration as go_duration
+from kube import JSON, ObjectMeta, Resource
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kits.clock import parse_rfc3339
+from kits import parse_rfc3339
 from provisioner.errors import InvalidFieldError
 from provisioner.labels import HOSTNAME, ZONE
 from provisioner.model import (

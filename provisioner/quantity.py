@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from kits.quantity import parse_quantity as kits_parse_quantity
+from kits import parse_quantity as kits_parse_quantity
 from provisioner.errors import QuantityError
 
 __all__ = ["format_cpu", "format_quantity", "parse_quantity", "to_millis", "to_units"]

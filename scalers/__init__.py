@@ -10,7 +10,7 @@ imports nothing of ours but ``kube`` and ``kits``.
 """
 
 # The clock is kits.clock's; re-exported so `from scalers import FakeClock` keeps working.
-from kits.clock import Clock, FakeClock, SystemClock
+from kits import Clock, FakeClock, SystemClock
 from scalers.base import Measurement, Scaler, ScalerContext, dns_safe_name
 from scalers.cache import CacheMetrics, CacheSettings, Fallback, MetricCache, TriggerPolicy
 from scalers.clients import ClientLease, ClientPool, client_pool
@@ -29,12 +29,13 @@ from scalers.metadata import KEDA_EXTERNAL_KEYS, MetadataReader
 from scalers.nats_jetstream import NatsJetStreamConfig, NatsJetStreamScaler
 from scalers.postgresql import PostgresConfig, PostgresScaler
 from scalers.prometheus import PrometheusConfig, PrometheusScaler
+from scalers.prometheus_client import PrometheusAuth, PrometheusClient
 from scalers.rabbitmq import RabbitMQConfig, RabbitMQScaler
 from scalers.redis_connection import RedisConnection
 from scalers.redis_lists import RedisListConfig, RedisListScaler
 from scalers.redis_streams import RedisStreamConfig, RedisStreamMode, RedisStreamScaler
 from scalers.registry import Registry, default_registry
-from scalers.sessions import SessionLease, SessionPool, TlsMaterial
+from scalers.sessions import SessionLease, SessionPool, TlsMaterial, ssl_context
 from scalers.spec import SpecIdentity, TriggerSpec
 from scalers.sqs import SqsConfig, SqsScaler
 
@@ -61,6 +62,8 @@ __all__ = [
     "NatsJetStreamScaler",
     "PostgresConfig",
     "PostgresScaler",
+    "PrometheusAuth",
+    "PrometheusClient",
     "PrometheusConfig",
     "PrometheusScaler",
     "RabbitMQConfig",
@@ -89,4 +92,5 @@ __all__ = [
     "client_pool",
     "default_registry",
     "dns_safe_name",
+    "ssl_context",
 ]

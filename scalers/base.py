@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Generic, Protocol, Self, TypeVar, cast
 
-from kits.clock import Clock
+from kits import Clock
 from scalers.sessions import SessionPool
 from scalers.spec import TriggerSpec
 

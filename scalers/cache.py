@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from kits.clock import Clock, SystemClock
+from kits import Clock, SystemClock
 from scalers.base import Measurement, Scaler, ScalerContext
 from scalers.errors import ScalerError, UnavailableError, UpstreamError
 from scalers.registry import Registry, default_registry

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Collection, Mapping
 
-from kits.durations import parse_duration
+from kits import parse_duration
 from scalers.errors import REDACTED, ConfigError
 
 __all__ = ["KEDA_EXTERNAL_KEYS", "MetadataReader"]

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from adapter import ServingPairPem, issue_serving_pair, serving_pair_problem
-from kits.clock import SystemClock
+from kits import SystemClock
 from kube import JSON, SECRETS, Api, KubeError, NotFoundError, Resource, connect
 
 APISERVICES = Resource("apiregistration.k8s.io", "v1", "apiservices", namespaced=False)

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from keda import GrpcSettings, TlsFiles
-from kits.durations import format_duration, parse_duration
+from kits import format_duration, parse_duration
 from kube import ConnectSettings, LeaderSettings
-from provisioner.controllers.disruption import DisruptionSettings
-from provisioner.controllers.manager import ProvisionerSettings
+from provisioner.controllers import DisruptionSettings, ProvisionerSettings
 from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner

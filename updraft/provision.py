@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kube import Api, ConnectSettings, LeaderSettings
-from provisioner.cloud.kwok import KwokProvider
-from provisioner.cloud.provider import CloudProvider
-from provisioner.controllers.disruption import DisruptionSettings
-from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
+from provisioner.cloud import CloudProvider, KwokProvider
+from provisioner.controllers import DisruptionSettings, ProvisionerController, ProvisionerSettings
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,

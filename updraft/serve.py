@@ -17,38 +17,44 @@ from pathlib import Path
 import aiohttp
 
 from adapter import (
+    DEFAULT_PORT,
     AdapterServer,
     AllowAll,
+    Authenticator,
+    Authorizer,
     BearerTokenAuthenticator,
     ChainAuthenticator,
+    ControllerSettings,
+    CustomMetrics,
+    CustomMetricsConfigError,
     FrontProxyAuthenticator,
+    KubeAccessReviewer,
+    KubeTokenReviewer,
+    MetricSourceController,
+    MetricSourceProvider,
     NoCustomMetrics,
+    PrometheusCustomMetrics,
     RequestHeaderSettings,
+    RequestHeaderWatcher,
     ServingCertificate,
     ServingSettings,
     SubjectAccessAuthorizer,
     create_app,
     ensure_self_signed,
-)
-from adapter.auth import Authenticator, Authorizer
-from adapter.controller import ControllerSettings, MetricSourceController
-from adapter.kubeauth import (
-    KubeAccessReviewer,
-    KubeTokenReviewer,
-    RequestHeaderWatcher,
+    load_config,
+    load_standalone,
     request_header_settings,
 )
-from adapter.metricsources import MetricSourceProvider
-from adapter.prometheus_custom import PrometheusCustomMetrics
-from adapter.prometheus_rules import CustomMetricsConfigError, load_config
-from adapter.providers import CustomMetrics
-from adapter.server import DEFAULT_PORT
-from adapter.standalone import load as load_standalone
 from keda import GrpcServer, GrpcSettings
 from kube import Api, ConnectSettings, KubeError
-from scalers import MetricCache, Registry, TlsMaterial, default_registry
-from scalers.prometheus_client import PrometheusAuth
-from scalers.sessions import ssl_context
+from scalers import (
+    MetricCache,
+    PrometheusAuth,
+    Registry,
+    TlsMaterial,
+    default_registry,
+    ssl_context,
+)
 from updraft.process import (
     METRICS_HOST,
     METRICS_PORT,

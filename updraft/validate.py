@@ -18,8 +18,12 @@ from typing import Any
 
 import yaml
 
-from adapter.metricsources import InvalidMetricSourceError, parse
-from adapter.prometheus_rules import CustomMetricsConfigError, parse_config
+from adapter import (
+    CustomMetricsConfigError,
+    InvalidMetricSourceError,
+    parse_config,
+    parse_metric_source,
+)
 from provisioner.catalog import Catalog
 from provisioner.errors import InvalidFieldError
 from provisioner.objects import validate_nodepool
@@ -93,7 +97,9 @@ def _check(
     kind = body.get("kind")
     try:
         if kind == "MetricSource":
-            parse(_with_secret(body, secrets), registry=default_registry(), inline_auth=True)
+            parse_metric_source(
+                _with_secret(body, secrets), registry=default_registry(), inline_auth=True
+            )
         elif kind == "NodePool":
             ref = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
             name = (ref.get("nodeClassRef") or {}).get("name")

@@ -4,6 +4,11 @@
 - ``kwok``: the kwok provider (fake nodes on a cluster's kwok, the packaged AWS catalog).
 """
 
+from provisioner.cloud.kwok import KwokProvider
 from provisioner.cloud.provider import CloudProvider, Instance
 
-__all__ = ["CloudProvider", "Instance"]
+__all__ = [
+    "CloudProvider",
+    "Instance",
+    "KwokProvider",
+]

@@ -22,8 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from kube import JSON, NODES, Api, ApiError, ConflictError, NotFoundError
-from kube.views import ObjectMeta
+from kube import JSON, NODES, Api, ApiError, ConflictError, NotFoundError, ObjectMeta
 from provisioner import labels as lbl
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.claims import NodeClaimView

@@ -9,6 +9,11 @@ They stand on the pure core (``model``, ``requirements``, ``catalog``, ``schedul
 ``cloud``; nothing below them imports them.
 """
 
+from provisioner.controllers.disruption import DisruptionSettings
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
 
-__all__ = ["ProvisionerController", "ProvisionerSettings"]
+__all__ = [
+    "DisruptionSettings",
+    "ProvisionerController",
+    "ProvisionerSettings",
+]

@@ -22,10 +22,8 @@ from datetime import datetime
 
 import aiohttp
 
-from kits.clock import Clock, SystemClock, format_rfc3339, parse_rfc3339
-from kits.tasks import cancel_and_wait
-from kube import JSON, Api, ApiError, record_event
-from kube.views import ObjectMeta
+from kits import Clock, SystemClock, cancel_and_wait, format_rfc3339, parse_rfc3339
+from kube import JSON, Api, ApiError, ObjectMeta, record_event
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers import metrics

@@ -19,10 +19,8 @@ from typing import Any
 
 import aiohttp
 
-from kits.clock import SystemClock, parse_rfc3339
-from kits.tasks import cancel_and_wait
-from kube import JSON, Api, ApiError, NotFoundError
-from kube.views import ObjectMeta, version_of
+from kits import SystemClock, cancel_and_wait, parse_rfc3339
+from kube import JSON, Api, ApiError, NotFoundError, ObjectMeta, version_of
 from provisioner import labels as lbl
 from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import CloudProvider, Instance

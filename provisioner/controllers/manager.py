@@ -15,9 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kits.tasks import cancel_and_wait
-from kube import Api, Event, LeaderElector, LeaderSettings
-from kube.views import ObjectMeta
+from kits import cancel_and_wait
+from kube import Api, Event, LeaderElector, LeaderSettings, ObjectMeta
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher

@@ -17,8 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from kube import JSON, Api, ApiError, record_event
-from kube.views import ObjectMeta
+from kube import JSON, Api, ApiError, ObjectMeta, record_event
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers.state import ClusterState

@@ -27,8 +27,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from kube import JSON, NODES, Api, ApiError, NotFoundError
-from kube.views import ObjectMeta
+from kube import JSON, NODES, Api, ApiError, NotFoundError, ObjectMeta
 from provisioner.claims import NodeClaimView
 from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.provisioning import create_claim

@@ -22,8 +22,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from kube import JSON, Api, ApiError, EventSeries
-from kube.views import ObjectMeta, name_of
+from kube import JSON, Api, ApiError, EventSeries, ObjectMeta, name_of
 from provisioner.catalog import Catalog
 from provisioner.controllers import metrics
 from provisioner.controllers.lifecycle import Lifecycle

@@ -20,9 +20,7 @@ import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from kube import JSON, NODES, PODS, Api, Event, Informer
-from kube.informer import Handler
-from kube.views import name_of, version_of
+from kube import JSON, NODES, PODS, Api, Event, Handler, Informer, name_of, version_of
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
 from provisioner.objects import DAEMONSETS, NODECLAIMS, NODECLASSES, NODEPOOLS

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from kits.clock import Clock, SystemClock, format_rfc3339, parse_rfc3339
+from kits import Clock, SystemClock, format_rfc3339, parse_rfc3339
 from kube import (
     JSON,
     NODES,
@@ -37,10 +37,10 @@ from kube import (
     ConflictError,
     EventSeries,
     NotFoundError,
+    ObjectMeta,
     Resource,
     record_event,
 )
-from kube.views import ObjectMeta
 from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics

@@ -17,7 +17,7 @@ from typing import Any
 
 from croniter import croniter
 
-from kits.durations import parse_duration
+from kits import parse_duration
 
 __all__ = ["DRIFTED", "EMPTY", "REASONS", "UNDERUTILIZED", "Budget", "allowed", "budgets_of"]
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kits.clock import parse_rfc3339
-from kube import JSON
-from kube.views import ObjectMeta
+from kits import parse_rfc3339
+from kube import JSON, ObjectMeta
 from provisioner.claims import NodeClaimView
 from provisioner.disruption.policy import PoolPolicy
 from provisioner.errors import InvalidFieldError
