@@ -167,7 +167,7 @@ class PostgresConfig:
         auth.reject_unknown()
         reader = auth if connection is not None else meta
         port_text = params.get("port", "5432")
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise reader.error("port", port_text, "a TCP port (1-65535)")
         sslmode = params.get("ssl")
         if sslmode is not None and sslmode not in _SSLMODES:

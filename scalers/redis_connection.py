@@ -39,7 +39,7 @@ _NOT_CLUSTER = "redis-cluster and redis-sentinel are not supported"
 
 
 def _port(reader: MetadataReader, key: str, text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise reader.error(key, text, "a TCP port (1-65535)")
     return int(text)
 

@@ -219,7 +219,7 @@ class SqsScaler(DepthScaler[SQSClient], ConfiguredScaler[SqsConfig]):
         total = 0
         for name in self._attributes:
             text = found.get(name)
-            if text is None or not text.isdigit():
+            if text is None or not (text.isascii() and text.isdigit()):
                 raise BadResultError(self.message(f"answer has no number for {name}"))
             total += int(text)
         return float(total)
@@ -231,7 +231,7 @@ class SqsScaler(DepthScaler[SQSClient], ConfiguredScaler[SqsConfig]):
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             # An error body botocore could not parse leaves the HTTP status as the code.
             embedded = _XML_CODE.search(text)
-            if embedded is not None and code.isdigit():
+            if embedded is not None and code.isascii() and code.isdigit():
                 code = embedded.group(1)
                 text = f"{code} (HTTP {status})"
             if code in _AUTH_CODES or status in (401, 403):
