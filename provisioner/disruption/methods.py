@@ -10,7 +10,7 @@ this order by the controller (the first that yields a command wins):
   simulation needs for its pods (launched before it goes);
 - ``multi_node``: consolidatable candidates sorted by savings ratio (price / (1 + eviction
   cost), Karpenter's order), budget filtered, the first 100; a binary search for the longest
-  prefix (at least 2) that is valid; if none is, the same search with the fewest pods first;
+  prefix (at least 2) that is valid;
 - ``single_node``: the first valid single candidate in the same order.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
@@ -32,7 +32,6 @@ from provisioner.disruption.candidates import Candidate
 from provisioner.labels import CAPACITY_TYPE, ZONE
 from provisioner.model import NodePool, NodeView, Pod, Taint
 from provisioner.requirements import Requirements
-from provisioner.resources import Resources
 from provisioner.scheduling import NodeClaimPlan, SimulationResult, simulate
 
 __all__ = [
@@ -56,9 +55,6 @@ DRIFT = "drift"
 MULTI_NODE = "multi-node consolidation"
 SINGLE_NODE = "single-node consolidation"
 MULTI_NODE_MAX = 100
-SCAN_MAX = 20
-"""The longest prefix tried one by one when the binary search finds nothing: ~20 more
-simulations at most, so a pass stays well under Karpenter's 1-minute multi-node timeout."""
 """Karpenter's bound on one multi-node command: the binary search stays ~7 simulations."""
 SETTLING_TAINT = Taint("updraft.io/settling")
 """Marks (in the simulation only) a node still inside consolidateAfter: no destination."""
@@ -116,33 +112,11 @@ class Cluster:
         pods = [p for c in candidates for p in c.pods]
         return simulate(
             pods,
-            nodepools=[self._one_node_limits(pool, views) for pool in self.nodepools],
+            nodepools=self.nodepools,
             catalog=self.catalog,
             nodes=views,
             daemonsets=self.daemonsets,
         )
-
-    def _one_node_limits(self, pool: NodePool, views: Sequence[NodeView]) -> NodePool:
-        """``pool`` without its limits when what they leave (``views`` counted) holds its
-        largest instance type: a valid command adds at most one node, so such limits cannot
-        bind, and the simulation packs best without any (it grows a claim only then)."""
-        if pool.limits is None:
-            return pool
-        left = {name: pool.limits.get(name) for name in pool.limit_names}
-        for view in views:
-            if view.nodepool == pool.name:
-                for name in left:
-                    left[name] -= 1 if name == "nodes" else view.capacity.get(name)
-        biggest: dict[str, int] = {}
-        for itype in self.catalog.instance_types():
-            if pool.requirements.conflict(itype.requirements) is not None:
-                continue
-            for name in left:
-                want = 1 if name == "nodes" else itype.capacity.get(name)
-                biggest[name] = max(biggest.get(name, 0), want)
-        if all(left[name] >= biggest.get(name, 0) for name in left):
-            return dataclasses.replace(pool, limits=None, limit_names=frozenset())
-        return pool
 
 
 def _within_budget(candidates: Sequence[Candidate], room: Room, reason: str) -> list[Candidate]:
@@ -189,10 +163,6 @@ class NoCommand:
     """Why removing some candidates together gives no command."""
 
     why: str
-    too_small: bool = False
-    """The pods fit on one new node, but that saves nothing (or two smaller ones are
-    cheaper): more candidates might pay for one node (a longer prefix is worth trying);
-    otherwise more candidates only make it worse."""
 
     def __str__(self) -> str:
         return self.why
@@ -231,20 +201,7 @@ def consolidation(
         pod, reason = result.unschedulable[0]
         return NoCommand(f"pod {pod.key} would not fit anywhere: {reason}")
     if len(result.new_claims) > 1:
-        # Split because two small nodes cost less than one that holds them all: adding
-        # candidates may pay for the one (a longer prefix is worth trying); if no type holds
-        # them all, adding candidates can only make it worse.
-        total = sum((plan.requests for plan in result.new_claims), Resources())
-        one_holds = any(
-            total.fits(t.allocatable)
-            for pool in cluster.nodepools
-            if pool.name in {plan.nodepool for plan in result.new_claims}
-            for t in cluster.catalog.instance_types()
-            if pool.requirements.conflict(t.requirements) is None
-        )
-        return NoCommand(
-            f"its pods would need {len(result.new_claims)} new nodes", too_small=one_holds
-        )
+        return NoCommand(f"its pods would need {len(result.new_claims)} new nodes")
     price = sum(c.price for c in candidates)
     if not result.new_claims:
         return Command(method, UNDERUTILIZED, tuple(candidates), savings=price)
@@ -255,7 +212,7 @@ def consolidation(
         if worst is not None and worst < price:
             cheaper.append((worst, itype))
     if not cheaper:
-        return NoCommand(f"can't replace with a cheaper node than ${price:.4g}/h", too_small=True)
+        return NoCommand(f"can't replace with a cheaper node than ${price:.4g}/h")
     cheaper.sort(key=lambda pair: pair[0])
     plan = dataclasses.replace(
         plan, instance_types=tuple(t for _, t in cheaper), price=cheaper[0][0]
@@ -270,11 +227,10 @@ def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:
     return _within_budget(eligible, room, UNDERUTILIZED)
 
 
-def _longest_prefix(cluster: Cluster, ordered: Sequence[Candidate]) -> Command | None:
-    """The longest valid prefix (at least 2) of ``ordered``: Karpenter's binary search; if it
-    finds none, the prefixes one by one from 2 (at most ``SCAN_MAX``) while each failure says
-    more candidates might pay for one node. Validity is not monotone in the length (two 1-pod
-    nodes may not pay for the one that three of them do), so the search alone misses some."""
+def multi_node(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> Command | None:
+    """The longest valid prefix (at least 2) of the first 100 candidates in Karpenter's
+    order, found by Karpenter's binary search on the prefix length."""
+    ordered = _ordered(candidates, room)[:MULTI_NODE_MAX]
     best: Command | None = None
     lo, hi = 2, len(ordered)
     while lo <= hi:
@@ -284,28 +240,6 @@ def _longest_prefix(cluster: Cluster, ordered: Sequence[Candidate]) -> Command |
             best, lo = found, mid + 1
         else:
             hi = mid - 1
-    if best is not None:
-        return best
-    for length in range(2, min(len(ordered), SCAN_MAX) + 1):
-        found = consolidation(cluster, ordered[:length], MULTI_NODE)
-        if isinstance(found, Command):
-            best = found
-        elif not found.too_small:
-            break
-    return best
-
-
-def multi_node(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> Command | None:
-    """The longest valid prefix in Karpenter's order; failing that, in the order of fewest
-    pods first: a few lightly loaded nodes are what merges onto one, and the savings ratio
-    can lead with full nodes that merge with nothing (3 full m5.xlarge before 3 c5.large
-    holding one pod each: no prefix of that order is valid)."""
-    ordered = _ordered(candidates, room)[:MULTI_NODE_MAX]
-    best = _longest_prefix(cluster, ordered)
-    if best is None:
-        light = sorted(ordered, key=lambda c: (len(c.pods), -c.savings_ratio, c.name))
-        if light != ordered:
-            best = _longest_prefix(cluster, light)
     return best
 
 

@@ -67,24 +67,23 @@ def test_settling_nodes_take_no_pods() -> None:
     assert command is None  # its pod may not move onto the node inside consolidateAfter
 
 
-def test_multi_node_merges_three_small_nodes_onto_one_where_karpenters_order_alone_finds_none() -> (
-    None
-):
-    """The e2e seed scale to 12: three full m5.xlarge and three c5.large with one pod each.
-    In savings-ratio order (m5.xlarge first) no prefix is valid; fewest pods first, the three
-    c5.large go for one m5.xlarge ($0.192 < $0.255)."""
+def test_multi_node_brings_the_seed_scale_down_to_five_onto_two_nodes() -> None:
+    """The e2e seed scaled from 12 (four full m5.xlarge) to 5: the three nodes left with one
+    pod each lead Karpenter's order; two of them go, their pods onto the other two nodes.
+    Three would need two new nodes (two c5.large cost less than one m5.xlarge), so the binary
+    search stops at two. The pool's limits leave room, so they do not change the decision."""
     w = World()
-    for _ in range(3):
-        w.node("m5.xlarge", 3)
-    small = [w.node("c5.large", 1) for _ in range(3)]
+    two = w.node("m5.xlarge", 2)
+    ones = [w.node("m5.xlarge", 1) for _ in range(3)]
     candidates, _ = w.candidates()
     ordered = methods._ordered(candidates, unlimited(w))
-    assert [c.node_name for c in ordered[:3]] != small  # Karpenter's order leads with m5.xlarge
-    assert methods._longest_prefix(w.cluster(), ordered) is None
+    assert sorted(c.node_name for c in ordered[:3]) == sorted(ones)
+    assert ordered[3].node_name == two
     command = methods.multi_node(candidates, unlimited(w), w.cluster())
-    assert _names(command) == sorted(small)
     assert command is not None
-    assert [r.instance_types[0].name for r in command.replacements] == ["m5.xlarge"]
+    assert command.decision == "delete"
+    assert set(_names(command)) < set(ones)
+    assert len(command.candidates) == 2
 
 
 def test_multi_node_takes_the_longest_valid_prefix() -> None:
