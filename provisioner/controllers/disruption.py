@@ -207,7 +207,7 @@ class DisruptionController:
                 p.name: nodeclass_hash(self._state.nodeclass(nodeclass_name(obj)))
                 for p, obj in ready
             },
-            nominated=self._nominated(claims, nodes, pods_by_node),
+            nominated=self._nominated(claims, nodes),
             now=now,
         )
         settling = frozenset(c.node_name for c in candidates if not c.consolidatable) | frozenset(
@@ -230,8 +230,10 @@ class DisruptionController:
         self,
         claims: Mapping[str, NodeClaimView],
         nodes: Mapping[str, JSON],
-        pods_by_node: Mapping[str, list[JSON]],
     ) -> dict[str, str]:
+        """Replacements whose pods may still be on their way: while the nodes they replace
+        exist, and for the nomination window after. A pod left bound to a node already gone
+        is an orphan the pod GC deletes, not one on its way (after a scale to 0, none comes)."""
         out = {}
         now = time.monotonic()
         names = {c.node_name for c in claims.values()}
@@ -240,7 +242,7 @@ class DisruptionController:
             if not replaces:
                 continue
             old = [n for n in replaces.split(",") if n]
-            if any(n in nodes or n in names or pods_by_node.get(n) for n in old):
+            if any(n in nodes or n in names for n in old):
                 self._moved.pop(name, None)
                 out[name] = f"replacement for {', '.join(old)}: their pods are still moving"
                 continue
