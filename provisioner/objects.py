@@ -27,7 +27,7 @@ from kube import JSON, ObjectMeta, Resource
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
-from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
+from provisioner.labels import DISRUPTED_TAINT, INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.model import KubeletConfig, NodePool, NodeView, Taint
 from provisioner.parsing import node_from_k8s, nodepool_from_k8s
 from provisioner.quantity import format_cpu, format_quantity
@@ -49,6 +49,7 @@ __all__ = [
     "POOL_LABEL",
     "claim_view",
     "condition",
+    "disrupted_taints",
     "is_provisionable",
     "node_view",
     "nodeclaim_from_plan",
@@ -117,6 +118,18 @@ def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
 def is_true(obj: Mapping[str, Any], kind: str) -> bool:
     cond = condition(obj, kind)
     return cond is not None and cond.get("status") == "True"
+
+
+def disrupted_taints(node: Mapping[str, Any], *, present: bool) -> list[JSON] | None:
+    """The Node's taints with the disrupted taint (``DISRUPTED_TAINT``, NoSchedule) added or
+    taken off; None when it already is as wanted (nothing to patch)."""
+    taints = (node.get("spec") or {}).get("taints") or []
+    if any(t.get("key") == DISRUPTED_TAINT for t in taints) == present:
+        return None
+    out = [dict(t) for t in taints if t.get("key") != DISRUPTED_TAINT]
+    if present:
+        out.append({"key": DISRUPTED_TAINT, "effect": "NoSchedule"})
+    return out
 
 
 def with_condition(

@@ -34,8 +34,7 @@ from provisioner.controllers.provisioning import create_claim
 from provisioner.controllers.state import ClusterState
 from provisioner.disruption.methods import Command
 from provisioner.errors import CommandAbandonedError
-from provisioner.labels import DISRUPTED_TAINT
-from provisioner.objects import NODECLAIMS, with_condition
+from provisioner.objects import NODECLAIMS, disrupted_taints, with_condition
 
 __all__ = [
     "COMMAND_ANNOTATION",
@@ -168,13 +167,9 @@ class Orchestrator:
         node = self._state.nodes.store.get(("", node_name))
         if node is None:
             return
-        taints = [
-            t
-            for t in (node.get("spec") or {}).get("taints") or []
-            if t.get("key") != DISRUPTED_TAINT
-        ]
-        if add:
-            taints.append({"key": DISRUPTED_TAINT, "effect": "NoSchedule"})
+        taints = disrupted_taints(node, present=add)
+        if taints is None:
+            return
         rv = ObjectMeta.of(node).resource_version
         await self._api.patch(
             NODES, node_name, {"metadata": {"resourceVersion": rv}, "spec": {"taints": taints}}

@@ -49,7 +49,7 @@ from provisioner.controllers.patching import claim_object, patch_claim_status
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InstanceNotFoundError, InvalidFieldError
 from provisioner.labels import DISRUPTED_TAINT, DO_NOT_DISRUPT
-from provisioner.objects import FINALIZER, NODECLAIMS
+from provisioner.objects import FINALIZER, NODECLAIMS, disrupted_taints
 from provisioner.parsing import label_selector
 
 __all__ = [
@@ -443,15 +443,9 @@ class Termination:
     # -- writes on nodes and claims
 
     async def _set_taint(self, node: JSON, *, present: bool) -> None:
-        if _has_taint(node, DISRUPTED_TAINT) == present:
+        taints = disrupted_taints(node, present=present)
+        if taints is None:
             return
-        taints = [
-            t
-            for t in (node.get("spec") or {}).get("taints") or []
-            if t.get("key") != DISRUPTED_TAINT
-        ]
-        if present:
-            taints.append({"key": DISRUPTED_TAINT, "effect": "NoSchedule"})
         await self._patch_node(node, {"spec": {"taints": taints}})
 
     async def _let_go(self, node: JSON) -> None:
