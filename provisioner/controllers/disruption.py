@@ -34,6 +34,7 @@ from provisioner.controllers.orchestration import (
     REPLACES_ANNOTATION,
     Orchestrator,
 )
+from provisioner.controllers.patching import claim_event
 from provisioner.controllers.provisioning import cluster_views, daemonset_pods
 from provisioner.controllers.state import ClusterState
 from provisioner.controllers.termination import PDBS
@@ -51,7 +52,6 @@ from provisioner.disruption.policy import PoolPolicy
 from provisioner.errors import CommandAbandonedError, InvalidFieldError
 from provisioner.labels import DISRUPTED_TAINT
 from provisioner.objects import (
-    API_VERSION,
     NODECLAIMS,
     nodeclass_hash,
     nodeclass_name,
@@ -465,14 +465,7 @@ class DisruptionController:
         )
 
     async def _claim_event(self, claim: JSON, type_: str, reason: str, message: str) -> None:
-        await record_event(
-            self._api,
-            {**claim, "apiVersion": API_VERSION, "kind": "NodeClaim"},
-            type_=type_,
-            reason=reason,
-            message=message,
-            component=COMPONENT,
-        )
+        await claim_event(self._api, claim, type_, reason, message)
 
 
 def _disrupting(claim: NodeClaimView, node: Mapping[str, object] | None) -> bool:
