@@ -9,6 +9,8 @@
     │   └── RequirementError         a node selector requirement is malformed (operator,
     │                                values, minValues)
     ├── CatalogError                 instance-type or price data is missing or inconsistent
+    ├── CommandAbandonedError        a disruption command stopped before deleting anything;
+    │                                its candidates were restored
     └── CloudProviderError           a cloud provider call failed (retried on the next pass)
         ├── InsufficientCapacityError  no option of a NodeClaim could be launched; the claim
         │                              is deleted and its pods provisioned again
@@ -22,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "CloudProviderError",
+    "CommandAbandonedError",
     "InstanceNotFoundError",
     "InsufficientCapacityError",
     "InvalidFieldError",
@@ -54,6 +57,10 @@ class RequirementError(InvalidFieldError):
 
 class CatalogError(ProvisionerError):
     """Instance-type or price data is missing, corrupt or inconsistent."""
+
+
+class CommandAbandonedError(ProvisionerError):
+    """A disruption command stopped before deleting anything; its candidates were restored."""
 
 
 class CloudProviderError(ProvisionerError):

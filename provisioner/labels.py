@@ -11,6 +11,8 @@ __all__ = [
     "CAPACITY_TYPE",
     "CAPACITY_TYPE_ON_DEMAND",
     "CAPACITY_TYPE_SPOT",
+    "DISRUPTED_TAINT",
+    "DO_NOT_DISRUPT",
     "HOSTNAME",
     "INSTANCE_TYPE",
     "NODEPOOL",
@@ -32,8 +34,14 @@ WINDOWS_BUILD = "node.kubernetes.io/windows-build"
 CAPACITY_TYPE = "karpenter.sh/capacity-type"
 NODEPOOL = "updraft.io/nodepool"
 """Which NodePool a node (or NodeClaim) belongs to: Updraft's name for `karpenter.sh/nodepool`."""
+DISRUPTED_TAINT = "updraft.io/disrupted"
+"""The NoSchedule taint on a node being disrupted or drained: no new pod lands on it while it
+drains (Karpenter's ``karpenter.sh/disrupted``)."""
 UNREGISTERED_TAINT = "karpenter.sh/unregistered"
 """NoExecute taint a node boots with until it has registered (then removed)."""
+DO_NOT_DISRUPT = ("karpenter.sh/do-not-disrupt", "updraft.io/do-not-disrupt")
+"""Annotations (value ``"true"``): on a pod, it is never evicted (a drain waits for it) and its
+node is no disruption candidate; on a node, the node is no candidate."""
 CAPACITY_TYPE_SPOT = "spot"
 CAPACITY_TYPE_ON_DEMAND = "on-demand"
 

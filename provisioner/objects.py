@@ -13,9 +13,13 @@ simulation alike, so what a pod selects is exactly what a node carries.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from croniter import croniter
 
 from kits import SystemClock, format_rfc3339
 from kits import parse_duration as go_duration
@@ -23,7 +27,7 @@ from kube import JSON, ObjectMeta, Resource
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
-from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
+from provisioner.labels import DISRUPTED_TAINT, INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.model import KubeletConfig, NodePool, NodeView, Taint
 from provisioner.parsing import node_from_k8s, nodepool_from_k8s
 from provisioner.quantity import format_cpu, format_quantity
@@ -39,17 +43,22 @@ __all__ = [
     "GROUP",
     "NODECLAIMS",
     "NODECLASSES",
+    "NODECLASS_HASH_ANNOTATION",
     "NODEPOOLS",
+    "NODEPOOL_HASH_ANNOTATION",
     "POOL_LABEL",
     "claim_view",
     "condition",
+    "disrupted_taints",
     "is_provisionable",
     "node_view",
     "nodeclaim_from_plan",
+    "nodeclass_hash",
     "parse_duration",
     "requirements_to_k8s",
     "resources_to_k8s",
     "taints_to_k8s",
+    "template_hash",
     "validate_nodepool",
     "with_condition",
 ]
@@ -67,6 +76,11 @@ BATCH_ANNOTATION = f"{GROUP}/batch"
 """The provisioning batch that created a NodeClaim: one burst of pods, one batch id."""
 FINALIZER = f"{GROUP}/termination"
 """Held on every NodeClaim until its instance is gone, so no instance outlives its claim."""
+NODEPOOL_HASH_ANNOTATION = f"{GROUP}/nodepool-hash"
+"""The pool template's hash when the NodeClaim was made: a different hash now is drift."""
+NODECLASS_HASH_ANNOTATION = f"{GROUP}/nodeclass-hash"
+"""The NodeClass spec's hash when the NodeClaim was made: a different hash now is drift."""
+_REASONS = ("Empty", "Drifted", "Underutilized")
 
 _POLICIES = ("WhenEmpty", "WhenEmptyOrUnderutilized")
 _DEFAULT_KUBELET = KubeletConfig()
@@ -104,6 +118,18 @@ def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
 def is_true(obj: Mapping[str, Any], kind: str) -> bool:
     cond = condition(obj, kind)
     return cond is not None and cond.get("status") == "True"
+
+
+def disrupted_taints(node: Mapping[str, Any], *, present: bool) -> list[JSON] | None:
+    """The Node's taints with the disrupted taint (``DISRUPTED_TAINT``, NoSchedule) added or
+    taken off; None when it already is as wanted (nothing to patch)."""
+    taints = (node.get("spec") or {}).get("taints") or []
+    if any(t.get("key") == DISRUPTED_TAINT for t in taints) == present:
+        return None
+    out = [dict(t) for t in taints if t.get("key") != DISRUPTED_TAINT]
+    if present:
+        out.append({"key": DISRUPTED_TAINT, "effect": "NoSchedule"})
+    return out
 
 
 def with_condition(
@@ -202,6 +228,16 @@ def _validate_disruption(spec: Mapping[str, Any]) -> None:
             raise InvalidFieldError(bpath, "schedule and duration go together")
         if "duration" in budget:
             parse_duration(str(budget["duration"]), field=f"{bpath}.duration")
+        if "schedule" in budget and not croniter.is_valid(str(budget["schedule"])):
+            raise InvalidFieldError(
+                f"{bpath}.schedule",
+                f"{budget['schedule']!r} is not a cron expression like '0 9 * * mon-fri'",
+            )
+        for j, reason in enumerate(budget.get("reasons") or []):
+            if reason not in _REASONS:
+                raise InvalidFieldError(
+                    f"{bpath}.reasons[{j}]", f"{reason!r} is not one of {_REASONS}"
+                )
 
 
 def validate_nodepool(
@@ -312,10 +348,39 @@ def taints_to_k8s(taints: Iterable[Taint]) -> list[JSON]:
     return out
 
 
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def template_hash(pool: Mapping[str, Any]) -> str:
+    """The stable hash of a NodePool's ``spec.template`` without its requirements (a
+    requirement change drifts only the nodes it no longer admits, judged by their labels)."""
+    template = dict((pool.get("spec") or {}).get("template") or {})
+    tspec = dict(template.get("spec") or {})
+    tspec.pop("requirements", None)
+    template["spec"] = tspec
+    return _digest(template)
+
+
+def nodeclass_hash(nodeclass: Mapping[str, Any] | None) -> str:
+    """The stable hash of a NodeClass's spec ("" when there is none)."""
+    if nodeclass is None:
+        return ""
+    return _digest(nodeclass.get("spec") or {})
+
+
 def nodeclaim_from_plan(
-    plan: NodeClaimPlan, *, name: str, pool: Mapping[str, Any], batch: str
+    plan: NodeClaimPlan,
+    *,
+    name: str,
+    pool: Mapping[str, Any],
+    batch: str,
+    nodeclass: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> JSON:
-    """The NodeClaim object for ``plan``, owned by its NodePool (JSON ``pool``)."""
+    """The NodeClaim object for ``plan``, owned by its NodePool (JSON ``pool``), carrying the
+    hashes of the pool's template and of ``nodeclass`` (drift is told by them)."""
     meta = ObjectMeta.of(pool)
     template = (pool.get("spec") or {}).get("template") or {}
     tmeta = ObjectMeta.of(template)
@@ -343,7 +408,13 @@ def nodeclaim_from_plan(
         "metadata": {
             "name": name,
             "labels": labels,
-            "annotations": {**tmeta.annotations, BATCH_ANNOTATION: batch},
+            "annotations": {
+                **tmeta.annotations,
+                **(annotations or {}),
+                BATCH_ANNOTATION: batch,
+                NODEPOOL_HASH_ANNOTATION: template_hash(pool),
+                NODECLASS_HASH_ANNOTATION: nodeclass_hash(nodeclass),
+            },
             "finalizers": [FINALIZER],
             "ownerReferences": [
                 {

@@ -122,7 +122,9 @@ def requirements_from_k8s(items: Sequence[Any], path: str) -> Requirements:
     return Requirements(_requirement(item, p, node=True) for item, p in _items(items, path))
 
 
-def _label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
+def label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
+    """The metav1 LabelSelector at ``obj[key]`` as requirements, ``path`` naming it in errors;
+    None when absent (matches nothing)."""
     raw = obj.get(key)
     if raw is None:
         return None
@@ -135,11 +137,6 @@ def _label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements
         _requirement(i, p, node=False) for i, p in _items(exprs, f"{sel_path}.matchExpressions")
     ]
     return Requirements(reqs)
-
-
-def label_selector(obj: Mapping[str, Any], key: str, path: str) -> Requirements | None:
-    """The metav1 LabelSelector at ``obj[key]`` (None when absent), ``path`` naming it in errors."""
-    return _label_selector(obj, key, path)
 
 
 def _node_selector_term(term: Mapping[str, Any], path: str) -> Requirements:
@@ -211,7 +208,7 @@ def _affinity_terms(
         out.append(
             AffinityTerm(
                 topology_key=key,
-                selector=_label_selector(term, "labelSelector", term_path),
+                selector=label_selector(term, "labelSelector", term_path),
                 namespaces=namespaces,
                 all_namespaces=all_namespaces,
                 weight=weight,
@@ -240,7 +237,7 @@ def _spread(
             raise InvalidFieldError(
                 f"{p}.whenUnsatisfiable", f"{when!r} is not DoNotSchedule or ScheduleAnyway"
             )
-        selector = _label_selector(raw, "labelSelector", p)
+        selector = label_selector(raw, "labelSelector", p)
         match_keys = [k for k in _list(raw, "matchLabelKeys", p) if k in labels]
         if selector is not None and match_keys:
             selector = selector.add(*(Requirement.any_of(k, (labels[k],)) for k in match_keys))

@@ -19,7 +19,7 @@ from typing import NoReturn
 from keda import GrpcSettings, TlsFiles
 from kits import format_duration, parse_duration
 from kube import ConnectSettings, LeaderSettings
-from provisioner.controllers import ProvisionerSettings
+from provisioner.controllers import DisruptionSettings, ProvisionerSettings
 from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
@@ -355,6 +355,18 @@ def _add_provisioner(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--registration-timeout",
         default=ProvisionerSettings.registration_timeout,
         help="delete a NodeClaim whose node has not registered by then",
+    )
+    _add_duration(
+        p,
+        "--disruption-poll-interval",
+        default=DisruptionSettings.poll,
+        help="between disruption passes",
+    )
+    _add_duration(
+        p,
+        "--disruption-validation-delay",
+        default=DisruptionSettings.validation_delay,
+        help="a disruption command is recomputed after this long and runs only if unchanged",
     )
     _add_duration(
         p,

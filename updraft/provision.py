@@ -22,6 +22,7 @@ from kube import Api, ConnectSettings, LeaderSettings
 from provisioner.cloud import CloudProvider, KwokProvider
 from provisioner.controllers import (
     METRICS_REGISTRY,
+    DisruptionSettings,
     ProvisionerController,
     ProvisionerSettings,
 )
@@ -117,6 +118,8 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
         raise ValueError("--batch-idle-duration must be positive and at most --batch-max-duration")
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise ValueError(f"--kubeconfig: {args.kubeconfig} is not a readable file")
+    if args.disruption_poll_interval <= 0:
+        raise ValueError("--disruption-poll-interval must be positive")
     if args.event_repeat_interval <= 0:
         raise ValueError("--event-repeat-interval must be positive")
     if args.leader_election_lease_duration <= 0:
@@ -136,5 +139,9 @@ def provisioner_settings(args: argparse.Namespace) -> ProvisionRunSettings:
             lease_name=args.leader_election_name,
             identity=default_identity(),
             leader=leader_settings(args.leader_election_lease_duration),
+            disruption=DisruptionSettings(
+                poll=args.disruption_poll_interval,
+                validation_delay=args.disruption_validation_delay,
+            ),
         ),
     )

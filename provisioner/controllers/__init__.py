@@ -9,11 +9,13 @@ They stand on the pure core (``model``, ``requirements``, ``catalog``, ``schedul
 ``cloud``; nothing below them imports them.
 """
 
+from provisioner.controllers.disruption import DisruptionSettings
 from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
 from provisioner.controllers.metrics import REGISTRY as METRICS_REGISTRY
 
 __all__ = [
     "METRICS_REGISTRY",
+    "DisruptionSettings",
     "ProvisionerController",
     "ProvisionerSettings",
 ]

@@ -20,6 +20,7 @@ from kube import Api, Event, LeaderElector, LeaderSettings, ObjectMeta
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher
+from provisioner.controllers.disruption import DisruptionController, DisruptionSettings
 from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.nodepools import NodePoolController, PoolUsage, pool_of, pool_prices
 from provisioner.controllers.provisioning import Provisioning
@@ -57,6 +58,7 @@ class ProvisionerSettings:
     lease_name: str = "updraft-provisioner"
     identity: str = "updraft-provisioner"
     leader: LeaderSettings = field(default_factory=LeaderSettings)
+    disruption: DisruptionSettings = field(default_factory=DisruptionSettings)
 
 
 def _named(keys: Iterable[str], first: int = 5) -> str:
@@ -80,7 +82,12 @@ class ProvisionerController:
         )
         self.pools = NodePoolController(api, self.state, provider.catalog)
         self.termination = Termination(
-            api, self.state, provider, event_repeat=settings.event_repeat
+            api,
+            self.state,
+            provider,
+            event_repeat=settings.event_repeat,
+            # the nodes an in-flight disruption command tainted are its own, not orphans
+            owned=lambda: self.disruption.orchestrator.owned,
         )
         self.lifecycle = Lifecycle(
             api,
@@ -97,6 +104,14 @@ class ProvisionerController:
             lifecycle=self.lifecycle,
             catalog=provider.catalog,
             event_repeat=settings.event_repeat,
+        )
+        self.disruption = DisruptionController(
+            api,
+            self.state,
+            pools=self.pools,
+            lifecycle=self.lifecycle,
+            catalog=provider.catalog,
+            settings=settings.disruption,
         )
         self._leading = asyncio.Event()
         self._lost = asyncio.Event()
@@ -144,6 +159,7 @@ class ProvisionerController:
     async def close(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.disruption.close()
         await self.lifecycle.close()
         await self.elector.close()
         await self.state.close()
@@ -161,11 +177,13 @@ class ProvisionerController:
                 asyncio.create_task(self._batch_loop(), name="provisioner batches"),
                 asyncio.create_task(self._reconcile_loop(), name="provisioner reconcile"),
                 asyncio.create_task(self._resync_loop(), name="provisioner resync"),
+                asyncio.create_task(self.disruption.run(), name="provisioner disruption"),
             ]
             try:
                 await self._lost.wait()
             finally:
                 await cancel_and_wait(*workers)
+                await self.disruption.close()
                 await self.lifecycle.close()
             log.info("lease lost: provisioning stopped")
 

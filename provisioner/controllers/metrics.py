@@ -12,12 +12,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "BATCHES",
+    "DISRUPTION_COMMANDS",
+    "DISRUPTION_SAVINGS",
     "DRAIN_DURATION",
     "EVICTIONS",
     "LAUNCHED_COST",
     "LEADER",
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
+    "NODES_DISRUPTED",
     "PENDING_PODS",
     "REGISTRY",
     "SCHEDULING_DURATION",
@@ -64,6 +67,21 @@ LEADER = Gauge(
     "updraft_provisioner_leader",
     "1 while this replica holds the provisioner's leader lease.",
     registry=REGISTRY,
+)
+DISRUPTION_COMMANDS = Counter(
+    "updraft_provisioner_disruption_commands",
+    "Disruption commands, by method and result (executed, abandoned, invalidated).",
+    ["method", "result"],
+)
+NODES_DISRUPTED = Counter(
+    "updraft_provisioner_nodes_disrupted",
+    "NodeClaims deleted by disruption, by NodePool and reason (Empty, Drifted, Underutilized, "
+    "Expired).",
+    ["nodepool", "reason"],
+)
+DISRUPTION_SAVINGS = Gauge(
+    "updraft_provisioner_disruption_savings_per_hour",
+    "USD per hour saved by the disruption commands this process executed, summed.",
 )
 EVICTIONS = Counter(
     "updraft_provisioner_evictions",

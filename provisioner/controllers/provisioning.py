@@ -18,6 +18,7 @@ import random
 import string
 import time
 import uuid
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -28,22 +29,95 @@ from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.nodepools import COMPONENT, NodePoolController
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
-from provisioner.model import KubeletConfig, NodeView, Pod
+from provisioner.model import KubeletConfig, NodePool, NodeView, Pod
 from provisioner.objects import (
     NODECLAIMS,
     claim_view,
     is_provisionable,
     node_view,
     nodeclaim_from_plan,
+    nodeclass_name,
 )
 from provisioner.parsing import pod_from_k8s, pod_from_template
-from provisioner.scheduling import SimulationResult, simulate
+from provisioner.scheduling import NodeClaimPlan, SimulationResult, simulate
 
-__all__ = ["Provisioning"]
+__all__ = ["Provisioning", "cluster_views", "create_claim", "daemonset_pods"]
 
 log = logging.getLogger(__name__)
 
 _SUFFIX = string.ascii_lowercase + string.digits
+
+
+def cluster_views(
+    state: ClusterState, *, pool: Callable[[str], NodePool | None], catalog: Catalog
+) -> list[NodeView]:
+    """What the simulation is told the cluster is: nodes (with their bound pods; deleting
+    and cordoned ones left out) and the NodeClaims whose node has not registered yet."""
+    by_node = state.pods_by_node()
+    views: list[NodeView] = []
+    provider_ids: set[str] = set()
+    names: set[str] = set()
+    for node in state.nodes.store.values():
+        meta, spec = ObjectMeta.of(node), node.get("spec") or {}
+        names.add(meta.name)
+        if spec.get("providerID"):
+            provider_ids.add(str(spec["providerID"]))
+        if meta.deleting or spec.get("unschedulable"):
+            continue
+        try:
+            views.append(node_view(node, by_node.get(meta.name, [])))
+        except InvalidFieldError as e:
+            log.warning("node %s left out of the simulation: %s", meta.name, e)
+    for name, claim in state.claims().items():
+        if claim.meta.deleting:
+            continue
+        if claim.provider_id in provider_ids or claim.node_name in names:
+            continue  # registered: the Node stands for it
+        if name in names:
+            continue
+        owner = pool(claim.pool or "")
+        kubelet = owner.kubelet if owner is not None else KubeletConfig()
+        try:
+            views.append(claim_view(claim, catalog, kubelet))
+        except InvalidFieldError as e:
+            log.warning("NodeClaim %s left out of the simulation: %s", name, e)
+    return views
+
+
+def daemonset_pods(state: ClusterState) -> list[Pod]:
+    """The pod template of every DaemonSet that parses (overhead on each new node)."""
+    out = []
+    for ds in state.daemonsets.store.values():
+        try:
+            out.append(pod_from_template(ds))
+        except InvalidFieldError as e:
+            log.warning("DaemonSet %s left out: %s", name_of(ds), e)
+    return out
+
+
+async def create_claim(
+    api: Api,
+    state: ClusterState,
+    lifecycle: Lifecycle,
+    plan: NodeClaimPlan,
+    *,
+    pool: JSON,
+    batch: str,
+    annotations: Mapping[str, str] | None = None,
+) -> str:
+    """Create the NodeClaim of ``plan`` (a fresh name in its pool) and start its launch; its
+    name. API errors propagate: nothing was created then."""
+    suffix = "".join(random.choices(_SUFFIX, k=5))
+    name = f"{plan.nodepool}-{suffix}"
+    nodeclass = state.nodeclass(nodeclass_name(pool))
+    claim = nodeclaim_from_plan(
+        plan, name=name, pool=pool, batch=batch, nodeclass=nodeclass, annotations=annotations
+    )
+    made = await api.create(NODECLAIMS, claim)
+    view = state.note(made)
+    if view is not None:
+        lifecycle.launch_soon(view)
+    return name
 
 
 class Provisioning:
@@ -69,38 +143,6 @@ class Provisioning:
     def pending(self) -> list[JSON]:
         return [p for p in self._state.pods.store.values() if is_provisionable(p)]
 
-    def _views(self) -> list[NodeView]:
-        """Nodes (with bound pods) and the NodeClaims whose node has not registered yet."""
-        by_node = self._state.pods_by_node()
-        views: list[NodeView] = []
-        provider_ids: set[str] = set()
-        names: set[str] = set()
-        for node in self._state.nodes.store.values():
-            meta, spec = ObjectMeta.of(node), node.get("spec") or {}
-            names.add(meta.name)
-            if spec.get("providerID"):
-                provider_ids.add(str(spec["providerID"]))
-            if meta.deleting or spec.get("unschedulable"):
-                continue
-            try:
-                views.append(node_view(node, by_node.get(meta.name, [])))
-            except InvalidFieldError as e:
-                log.warning("node %s left out of the simulation: %s", meta.name, e)
-        for name, claim in self._state.claims().items():
-            if claim.meta.deleting:
-                continue
-            if claim.provider_id in provider_ids or claim.node_name in names:
-                continue  # registered: the Node stands for it
-            if name in names:
-                continue
-            pool = self._pools.pool(claim.pool or "")
-            kubelet = pool.kubelet if pool is not None else KubeletConfig()
-            try:
-                views.append(claim_view(claim, self._catalog, kubelet))
-            except InvalidFieldError as e:
-                log.warning("NodeClaim %s left out of the simulation: %s", name, e)
-        return views
-
     async def run_pass(self) -> SimulationResult | None:
         """Provision for the pods pending now; returns what the simulation decided."""
         raw = self.pending()
@@ -118,13 +160,8 @@ class Provisioning:
             pods.append(pod)
             objects[pod.uid or pod.key] = obj
         pools = self._pools.ready()
-        views = self._views()
-        daemonsets = []
-        for ds in self._state.daemonsets.store.values():
-            try:
-                daemonsets.append(pod_from_template(ds))
-            except InvalidFieldError as e:
-                log.warning("DaemonSet %s left out: %s", name_of(ds), e)
+        views = cluster_views(self._state, pool=self._pools.pool, catalog=self._catalog)
+        daemonsets = daemonset_pods(self._state)
         started = time.perf_counter()
         result = await asyncio.to_thread(
             simulate,
@@ -139,17 +176,18 @@ class Provisioning:
         by_pool = {p.name: obj for p, obj in pools}
         created = 0
         for plan in result.new_claims:
-            suffix = "".join(random.choices(_SUFFIX, k=5))
-            name = f"{plan.nodepool}-{suffix}"
-            claim = nodeclaim_from_plan(plan, name=name, pool=by_pool[plan.nodepool], batch=batch)
             try:
-                made = await self._api.create(NODECLAIMS, claim)
+                name = await create_claim(
+                    self._api,
+                    self._state,
+                    self._lifecycle,
+                    plan,
+                    pool=by_pool[plan.nodepool],
+                    batch=batch,
+                )
             except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("cannot create NodeClaim for pool %s: %s", plan.nodepool, e)
                 continue
-            view = self._state.note(made)
-            if view is not None:
-                self._lifecycle.launch_soon(view)
             created += 1
             metrics.NODECLAIMS_CREATED.labels(plan.nodepool).inc()
             options = ", ".join(t.name for t in plan.instance_types[:5])

@@ -141,7 +141,11 @@ class ClusterState:
         if view is None:
             return None
         name = view.name
-        if view.meta.resource_version not in self._delivered.get(name, ()):
+        if view.meta.deleting and not view.meta.finalizers:
+            # Our write took the last finalizer off: the object is gone, and its DELETED
+            # event may have come already; remembering it would keep it here forever.
+            self._written.pop(name, None)
+        elif view.meta.resource_version not in self._delivered.get(name, ()):
             self._written[name] = _Written(view, self.nodeclaims.relists)
         return view
 

@@ -48,14 +48,14 @@ from provisioner.controllers.nodepools import COMPONENT
 from provisioner.controllers.patching import claim_object, patch_claim_status
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InstanceNotFoundError, InvalidFieldError
-from provisioner.objects import FINALIZER, NODECLAIMS
+from provisioner.labels import DISRUPTED_TAINT, DO_NOT_DISRUPT
+from provisioner.objects import FINALIZER, NODECLAIMS, disrupted_taints
 from provisioner.parsing import label_selector
 
 __all__ = [
     "CRITICAL_PRIORITY_CLASSES",
-    "DISRUPTED_TAINT",
-    "DO_NOT_DISRUPT",
     "NODE_FINALIZER",
+    "PDBS",
     "Drain",
     "Termination",
     "delete_at",
@@ -64,12 +64,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DISRUPTED_TAINT = "updraft.io/disrupted"
-"""NoSchedule taint on a node being drained (Karpenter's ``karpenter.sh/disrupted``)."""
 NODE_FINALIZER = FINALIZER
 """Held on every managed Node from registration, so a deleted Node is drained before it goes."""
-DO_NOT_DISRUPT = ("karpenter.sh/do-not-disrupt", "updraft.io/do-not-disrupt")
-"""Pod annotations (value ``"true"``): never evicted, waited for (until the deadline)."""
 CRITICAL_PRIORITY_CLASSES = frozenset({"system-cluster-critical", "system-node-critical"})
 STUCK_AFTER = 60.0
 """Seconds past its deletion timestamp after which a terminating pod no longer holds the node
@@ -447,15 +443,9 @@ class Termination:
     # -- writes on nodes and claims
 
     async def _set_taint(self, node: JSON, *, present: bool) -> None:
-        if _has_taint(node, DISRUPTED_TAINT) == present:
+        taints = disrupted_taints(node, present=present)
+        if taints is None:
             return
-        taints = [
-            t
-            for t in (node.get("spec") or {}).get("taints") or []
-            if t.get("key") != DISRUPTED_TAINT
-        ]
-        if present:
-            taints.append({"key": DISRUPTED_TAINT, "effect": "NoSchedule"})
         await self._patch_node(node, {"spec": {"taints": taints}})
 
     async def _let_go(self, node: JSON) -> None:

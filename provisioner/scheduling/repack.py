@@ -1,7 +1,7 @@
 """The repack pass: a pool's claims holding only free pods, packed again node by node.
 
 Owns ``repack``: after the pod-by-pod pass, the claims of one pool that hold only *free* pods
-(see ``Shape.free``: moving them changes nothing but cost) are packed again with ``packing``,
+(see ``Shape.free_in``: moving them changes nothing but cost) are packed again with ``packing``,
 and the new claims are returned when they cost less in total. Under a pool's limits the new
 claims must fit what the limits leave once the old claims' reservations are given back (and
 then reserve in their place). It must not touch pools with minValues (the pod-by-pod pass is

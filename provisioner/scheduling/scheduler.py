@@ -109,7 +109,7 @@ class Scheduler:
         b.ports.extend(shape.attempt.host_ports)
         b.pod_ports.extend(shape.attempt.host_ports)
         b.pods_placed.append(item.pod)
-        if not shape.free:
+        if b.free and not (isinstance(b, NewClaim) and shape.free_in(b.pool, self.offers)):
             b.free = False
         backlog = self.backlog
         backlog.left -= 1

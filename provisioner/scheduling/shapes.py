@@ -24,6 +24,7 @@ class Shape:
         "candidates",
         "dead",
         "free",
+        "free_cache",
         "lane_seen",
         "lanes",
         "pool_cache",
@@ -53,6 +54,25 @@ class Shape:
         )
         """No node requirements, host ports or topology terms of its own, and no topology
         group counts it: where it lands among a pool's new claims changes nothing but cost."""
+        self.free_cache: dict[int, bool] = {}
+        """Per pool index: ``free_in``'s answer."""
+
+    def free_in(self, entry: Pool, offers: Offerings) -> bool:
+        """``free``, or free but for node requirements every claim of ``entry`` meets anyway
+        (a nodeSelector on a label of the pool's template, say)."""
+        if self.free:
+            return True
+        known = self.free_cache.get(entry.index)
+        if known is None:
+            attempt, topology = self.attempt, self.topology
+            known = False
+            if not (
+                topology.owned or topology.matching or attempt.host_ports or attempt.tolerate_prefer
+            ):
+                why, reqs = self.pool_verdict(entry, offers)
+                known = why is None and reqs == entry.reqs
+            self.free_cache[entry.index] = known
+        return known
 
     def pool_verdict(self, entry: Pool, offers: Offerings) -> tuple[str | None, Requirements]:
         """Why ``entry`` can never open a claim for this shape (an untolerated taint, a

@@ -106,7 +106,7 @@ class Tenant:
         self.process: ServerProcess | None = None
         self.lease = f"provisioner-{self.id}"
         self.flags: list[str] = []
-        """Extra `updraft provisioner` flags for this test."""
+        """Extra `updraft provisioner` flags for this test (disruption timings, say)."""
 
     # the provisioner process
 

@@ -198,6 +198,19 @@ def test_a_write_the_watch_already_delivered_is_not_kept(state: ClusterState) ->
     assert set(state.claims()) == {"c"}
 
 
+def test_our_write_that_took_the_last_finalizer_off_is_not_kept_after_the_delete(
+    state: ClusterState,
+) -> None:
+    """The DELETED event can come before our patch's response: the claim is gone all the same."""
+    state.apply(Event("ADDED", _claim("c", "5")))
+    state.apply(Event("DELETED", _claim("c", "6")))
+    gone = _claim("c", "6")
+    gone["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z", finalizers=[])
+    state.note(gone)
+    assert state.claims() == {}
+    assert state.claim("c") is None
+
+
 def test_a_malformed_claim_is_set_aside_and_the_others_keep_working(
     state: ClusterState, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,7 +13,7 @@ import yaml
 from provisioner import Catalog, Requirement, Requirements
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
-from provisioner.labels import INSTANCE_TYPE, NODEPOOL, ZONE
+from provisioner.labels import DISRUPTED_TAINT, INSTANCE_TYPE, NODEPOOL, ZONE
 from provisioner.objects import (
     BATCH_ANNOTATION,
     FINALIZER,
@@ -21,6 +21,7 @@ from provisioner.objects import (
     claim_options,
     claim_requirements,
     claim_view,
+    disrupted_taints,
     is_provisionable,
     nodeclaim_from_plan,
     parse_duration,
@@ -288,3 +289,13 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
 def test_pool_label_aliases_the_simulation_key() -> None:
     reqs = Requirements.from_labels({POOL_LABEL: "p"})
     assert reqs[NODEPOOL].single_value() == "p"
+
+
+def test_disrupted_taints_adds_and_removes_only_the_disrupted_taint() -> None:
+    other = {"key": "team", "value": "a", "effect": "NoSchedule"}
+    node = {"spec": {"taints": [other]}}
+    added = disrupted_taints(node, present=True)
+    assert added == [other, {"key": DISRUPTED_TAINT, "effect": "NoSchedule"}]
+    assert disrupted_taints({"spec": {"taints": added}}, present=True) is None
+    assert disrupted_taints({"spec": {"taints": added}}, present=False) == [other]
+    assert disrupted_taints({}, present=False) is None
