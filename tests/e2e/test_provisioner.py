@@ -25,6 +25,7 @@ import pytest
 import yaml
 from kubernetes_asyncio import client
 
+from kits import cancel_and_wait
 from kube import EVENTS, JSON, NODES, PODS, Api, NotFoundError, Resource
 from provisioner import Catalog
 from provisioner.objects import BATCH_ANNOTATION, NODECLAIMS, NODECLASSES, NODEPOOLS, POOL_LABEL
@@ -621,15 +622,31 @@ async def test_deleting_a_nodeclaim_cordons_and_drains_it_and_no_pod_is_lost(
     before = await asyncio.to_thread(_scrape, tenant.metrics_port)
     evicted_before = before.get('updraft_provisioner_evictions_total{result="evicted"}', 0.0)
 
-    _kubectl(tenant.cp, "delete", "nodeclaim", claim, "--wait=false")
+    # A node that drains at once can be gone before a poll sees its taint: watch it instead,
+    # from before the delete, so every version the node passed through is seen.
+    start = await tenant.api.get(NODES, node)
+    tainted = asyncio.Event()
 
-    async def cordoned() -> JSON | None:
-        current = await tenant.api.get(NODES, node)
-        taints = current["spec"].get("taints") or []
-        hit = any(t["key"] == DISRUPTED and t["effect"] == "NoSchedule" for t in taints)
-        return current if hit else None
+    async def watch_for_the_taint() -> None:
+        version = str(start["metadata"]["resourceVersion"])
+        async for event in tenant.api.watch(NODES, resource_version=version, timeout_seconds=60):
+            obj = event.get("object") or {}
+            if (obj.get("metadata") or {}).get("name") != node:
+                continue
+            taints = (obj.get("spec") or {}).get("taints") or []
+            if any(t["key"] == DISRUPTED and t["effect"] == "NoSchedule" for t in taints):
+                tainted.set()
+                return
 
-    await eventually(cordoned, within=30, what=f"node {node} tainted {DISRUPTED}")
+    watcher = asyncio.create_task(watch_for_the_taint())
+    try:
+        _kubectl(tenant.cp, "delete", "nodeclaim", claim, "--wait=false")
+        try:
+            await asyncio.wait_for(tainted.wait(), timeout=30)
+        except TimeoutError:
+            raise AssertionError(f"node {node} never tainted {DISRUPTED} before it went") from None
+    finally:
+        await cancel_and_wait(watcher)
     await _claim_and_node_gone(tenant, claim, node)
     # Every pod that was on the node was evicted (not lost with the node), and the Deployment
     # is whole again on a node the provisioner launched for the evicted pods.
