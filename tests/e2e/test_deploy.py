@@ -19,7 +19,7 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,31 +46,44 @@ README = REPO / "README.md"
 MOUNT = "/var/run/serving-cert"
 """Where manifests/base/deployment.yaml mounts the serving Secret."""
 HPA = "web-business-hours"
+ROUTED = tuple(name for name, *_ in APISERVICES)
+"""The APIServices the standalone overlay routes to the Service `updraft`."""
 
 
-def readme_steps() -> list[str]:
-    """The command lines of README's deploy-steps block (comments and blank lines dropped)."""
+def readme_steps(marker: str = "deploy-steps") -> list[str]:
+    """The command lines of README's `marker` block (comments and blank lines dropped)."""
     text = README.read_text()
-    block = re.search(
-        r"<!-- deploy-steps[^>]*-->\n```sh\n(.*?)```\n<!-- /deploy-steps -->", text, re.S
-    )
-    assert block is not None, "README.md has no deploy-steps block"
+    block = re.search(rf"<!-- {marker}[^>]*-->\n```sh\n(.*?)```\n<!-- /{marker} -->", text, re.S)
+    assert block is not None, f"README.md has no {marker} block"
     return [
         line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")
     ]
 
 
-def deployment_args(directory: Path, port: int) -> list[str]:
-    """The adapter container's own arguments, with its mount and ports moved to this machine."""
-    doc = yaml.safe_load((REPO / "manifests/base/deployment.yaml").read_text())
-    (container,) = doc["spec"]["template"]["spec"]["containers"]
-    moved = {"--secure-port": str(port), "--grpc-port": "0", "--metrics-port": "0"}
+def deployment_args(
+    directory: Path,
+    port: int,
+    *,
+    container: dict[str, Any] | None = None,
+    grpc_port: int = 0,
+    mounts: Mapping[str, Path] | None = None,
+) -> list[str]:
+    """The adapter container's own arguments (manifests/base/deployment.yaml's, or
+    `container`'s), with its mounts (the serving Secret's at `directory`, `mounts`' others)
+    and ports moved to this machine."""
+    if container is None:
+        doc = yaml.safe_load((REPO / "manifests/base/deployment.yaml").read_text())
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+    moved = {"--secure-port": str(port), "--grpc-port": str(grpc_port), "--metrics-port": "0"}
+    places = {MOUNT: directory, **(mounts or {})}
     args: list[str] = []
     for arg in container["args"]:
         flag, sep, value = arg.partition("=")
         if sep and flag in moved:
             value = moved[flag]
-        args.append(f"{flag}{sep}{value.replace(MOUNT, str(directory))}")
+        for mount, local in places.items():
+            value = value.replace(mount, str(local))
+        args.append(f"{flag}{sep}{value}")
     return args
 
 
@@ -102,21 +115,45 @@ class Steps:
 class StandIn:
     """The adapter pod, played by a local `updraft serve` (see the module docstring)."""
 
-    def __init__(self, cp: ControlPlane, work: Path) -> None:
+    def __init__(
+        self,
+        cp: ControlPlane,
+        work: Path,
+        *,
+        container: dict[str, Any] | None = None,
+        grpc: bool = False,
+        mounts: Mapping[str, Path] | None = None,
+        apiservices: Sequence[str] = ROUTED,
+    ) -> None:
+        """`container`: the Deployment's (the base's by default); `grpc`: serve the gRPC door
+        too, on `grpc_port`; `apiservices`: the ones the overlay routes to this Service."""
         self.cp = cp
         self.work = work
         self.mount = work / "serving-cert"
         self.kubeconfig = work / "kubeconfig"
+        self.apiservices = apiservices
         self.server = ServerProcess(
             name="updraft",
             binary=UPDRAFT,
             directory=work,
+            ports=2 if grpc else 1,
             args=lambda ports, _: [
-                *deployment_args(self.mount, ports[0]),
+                *deployment_args(
+                    self.mount,
+                    ports[0],
+                    container=container,
+                    grpc_port=ports[1] if grpc else 0,
+                    mounts=mounts,
+                ),
                 f"--kubeconfig={self.kubeconfig}",
                 "--bind-address=127.0.0.1",
+                *(["--grpc-host=127.0.0.1"] if grpc else []),
             ],
         )
+
+    @property
+    def grpc_port(self) -> int:
+        return self.server.ports[1]
 
     def replace_the_pod_network(self) -> None:
         """No kubelet, no kube-proxy: the Deployment goes, the Service points at localhost."""
@@ -135,7 +172,7 @@ class StandIn:
         path.write_text(orjson.dumps(service).decode())
         kubectl(self.cp, "create", "-f", str(path))
         port = orjson.dumps({"spec": {"service": {"port": self.server.port}}}).decode()
-        for name, *_ in APISERVICES:
+        for name in self.apiservices:
             kubectl(self.cp, "patch", f"apiservice/{name}", "--type=merge", "-p", port)
 
     def start_from_the_secret(self) -> None:
