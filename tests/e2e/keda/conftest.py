@@ -14,6 +14,7 @@ hosts entry is needed on the machine running the tests.
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -104,6 +105,11 @@ class Updraft:
         return self.server.ports[1]
 
     @property
+    def secure_port(self) -> int:
+        """The metrics API's HTTPS port."""
+        return self.server.ports[2]
+
+    @property
     def address(self) -> str:
         return f"localhost:{self.grpc_port}"
 
@@ -115,9 +121,14 @@ class Updraft:
 def updraft(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Updraft]:
+    with running_updraft(control_plane, tmp_path_factory.mktemp("updraft-keda")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_updraft(control_plane: ControlPlane, work: Path) -> Iterator[Updraft]:
     """`updraft serve`: the gRPC door on TLS, and the metrics API (for `metricSourceRef`)
     watching MetricSources in the cluster."""
-    work = tmp_path_factory.mktemp("updraft-keda")
     kubectl(control_plane, "apply", "--server-side", "-k", str(REPO / "manifests" / "crds"))
     ca = pki.new_ca(work, "updraft-ca")
     serving = pki.issue(
@@ -163,7 +174,14 @@ def keda(
     keda_binaries: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Keda]:
-    work = tmp_path_factory.mktemp("keda")
+    with running_keda(control_plane, keda_binaries, tmp_path_factory.mktemp("keda")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_keda(control_plane: ControlPlane, keda_binaries: Path, work: Path) -> Iterator[Keda]:
+    """KEDA's operator and metrics apiserver, registered as external.metrics.k8s.io and
+    Available (for the tests and bench/, which has no fixtures)."""
     kubectl(control_plane, "apply", "--server-side", "-f", str(keda_binaries / "crds"))
     kubectl(control_plane, "create", "namespace", KEDA_NAMESPACE, check=False)
     kubectl(control_plane, "create", "namespace", SYSTEM, check=False)
@@ -256,7 +274,7 @@ def keda(
         # APIService the cron window only ever activates 0 -> 1.
         register_keda_external(control_plane, keda)
         adapter.wait_ready(
-            lambda: _apiservice_available(control_plane),
+            lambda: apiservice_available(control_plane),
             timeout=90,
             what=f"APIService {EXTERNAL_APISERVICE} Available",
         )
@@ -271,20 +289,34 @@ def keda(
 def register_keda_external(cp: ControlPlane, keda: Keda) -> None:
     """KEDA's metrics apiserver as the cluster's external.metrics.k8s.io, through an
     ExternalName Service (as Updraft's own e2e registers Updraft)."""
-    ca = (keda.work / "certs" / "ca.crt").read_bytes()
-    apply(
+    register_external(
         cp,
         keda.work,
-        "keda-apiservice",
+        namespace=KEDA_NAMESPACE,
+        service="keda-metrics-apiserver",
+        port=keda.adapter.port,
+        ca=keda.work / "certs" / "ca.crt",
+    )
+
+
+def register_external(
+    cp: ControlPlane, work: Path, *, namespace: str, service: str, port: int, ca: Path
+) -> None:
+    """`namespace/service` (an ExternalName for localhost:`port`, serving a certificate `ca`
+    signed) as the cluster's external.metrics.k8s.io; replaces whichever owned it."""
+    apply(
+        cp,
+        work,
+        f"{service}-apiservice",
         [
             {
                 "apiVersion": "v1",
                 "kind": "Service",
-                "metadata": {"name": "keda-metrics-apiserver", "namespace": KEDA_NAMESPACE},
+                "metadata": {"name": service, "namespace": namespace},
                 "spec": {
                     "type": "ExternalName",
                     "externalName": "localhost",
-                    "ports": [{"name": "https", "port": keda.adapter.port}],
+                    "ports": [{"name": "https", "port": port}],
                 },
             },
             {
@@ -294,12 +326,8 @@ def register_keda_external(cp: ControlPlane, keda: Keda) -> None:
                 "spec": {
                     "group": "external.metrics.k8s.io",
                     "version": "v1beta1",
-                    "service": {
-                        "namespace": KEDA_NAMESPACE,
-                        "name": "keda-metrics-apiserver",
-                        "port": keda.adapter.port,
-                    },
-                    "caBundle": base64.b64encode(ca).decode(),
+                    "service": {"namespace": namespace, "name": service, "port": port},
+                    "caBundle": base64.b64encode(ca.read_bytes()).decode(),
                     "groupPriorityMinimum": 100,
                     "versionPriority": 100,
                 },
@@ -308,7 +336,7 @@ def register_keda_external(cp: ControlPlane, keda: Keda) -> None:
     )
 
 
-def _apiservice_available(cp: ControlPlane) -> bool:
+def apiservice_available(cp: ControlPlane) -> bool:
     out = kubectl(cp, "get", f"apiservice/{EXTERNAL_APISERVICE}", "-o", "json", check=False)
     if not out:
         return False
