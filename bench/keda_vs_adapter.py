@@ -4,15 +4,21 @@ Run as `.venv/bin/python -m bench.keda_vs_adapter`; prints one JSON object. Star
 control plane (tests/cluster, in a temporary state directory), a Redis (the integration
 tests' helper), `updraft serve` and KEDA v2.21.0's operator and metrics apiserver (the KEDA e2e
 tier's helpers; `make setup` builds KEDA). The same list, `jobs` holding 25 items, is one
-Updraft MetricSource and one KEDA ScaledObject with KEDA's own redis trigger (same address,
-listName, listLength and password). Only one APIService may own external.metrics.k8s.io, so
-rounds alternate between the two owners (Updraft, KEDA, Updraft, KEDA, ...), the APIService
-re-pointed and Available before each; in each round 50 concurrent readers GET the metric
-through kube-apiserver, as the HPA does. Reported per owner: p50/p99 latency, reads, errors,
-and the Redis commands the round cost (`INFO commandstats`, INFO itself left out), next to
-their ratio. KEDA's background work is kept out of the count: the ScaledObject polls every
-300 s and its activation threshold is out of reach, so its Deployment stays at 0 and its HPA
-asks nothing. Request counts are fixed; nothing leaves loopback.
+Updraft MetricSource (pollingInterval 5 s) and two ScaledObjects with KEDA's own redis trigger
+(same address, listName, listLength and password): `keda`, KEDA's default, where every read
+asks Redis, and `keda-cached`, `useCachedMetrics: true` with a 5 s pollingInterval, where
+reads come from the operator's poll. Neither ScaledObject can activate, so their Deployments
+stay at 0 and their HPAs ask nothing; the default one polls every 300 s, outside the count.
+
+Only one APIService may own external.metrics.k8s.io, so rounds alternate between the owners
+(updraft, keda, keda-cached, updraft, ...), the APIService re-pointed and Available before
+each, so drift from other load on the machine hits all alike. In each round 50 concurrent
+readers GET the metric through kube-apiserver, as the HPA does. Reported per owner: p50/p99
+latency, reads per second, errors and the Redis commands the rounds cost (`INFO
+commandstats`, INFO itself left out; a script's inner commands count too, so KEDA's one EVAL
+shows as eval + type + llen), and the connections kube-apiserver closed to the backend
+(TIME-WAIT sockets; each new one cost a TLS handshake), with ratios over Updraft's. Request
+counts are fixed; nothing leaves loopback.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import os
 import platform
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +54,7 @@ from tests.e2e.keda.conftest import (
     Updraft,
     apiservice_available,
     apply,
+    established,
     keda_dir,
     kubectl,
     register_external,
@@ -61,6 +69,11 @@ LIST = "jobs"
 DEPTH = 25
 KEDA_METRIC = f"s0-redis-{LIST}"
 """KEDA's name for trigger 0 of a redis scaler on `jobs`."""
+POLLING = 5
+"""Seconds: Updraft's MetricSource interval and the cached ScaledObject's, so a round of
+several seconds shows what "one query per interval" costs."""
+KEDA_LIVE = "jobs-live"
+KEDA_CACHED = "jobs-cached"
 NOT_UPSTREAM = {"info", "auth", "hello", "ping", "client", "select", "command"}
 """Connection chatter and this benchmark's own INFO: not queries of the list."""
 
@@ -75,10 +88,56 @@ class Owner:
     path: str
 
 
+def target(name: str) -> dict[str, Any]:
+    """A Deployment for a ScaledObject to own (KEDA allows one ScaledObject per workload)."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
+            },
+        },
+    }
+
+
+def scaled_object(name: str, address: str, *, polling: int, cached: bool) -> dict[str, Any]:
+    """KEDA's own redis scaler on the list; never active, so its HPA never asks."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"name": name},
+            "minReplicaCount": 0,
+            "pollingInterval": polling,
+            "triggers": [
+                {
+                    "type": "redis",
+                    "authenticationRef": {"name": "redis"},
+                    "useCachedMetrics": cached,
+                    "metadata": {
+                        "address": address,
+                        "listName": LIST,
+                        "listLength": "5",
+                        "activationListLength": "1000000000",
+                    },
+                }
+            ],
+        },
+    }
+
+
 def objects(redis_port: int) -> list[dict[str, Any]]:
-    """The one list, as Updraft's MetricSource and as KEDA's ScaledObject."""
+    """The one list as Updraft's MetricSource and as two KEDA ScaledObjects: KEDA's default
+    (each read queries Redis; its own poll every 300 s stays out of the count) and with
+    `useCachedMetrics` (reads come from the operator's poll, every POLLING s like Updraft's)."""
     address = f"127.0.0.1:{redis_port}"
-    labels = {"app": "bench-target"}
     return [
         {
             "apiVersion": "v1",
@@ -95,20 +154,8 @@ def objects(redis_port: int) -> list[dict[str, Any]]:
                     "type": "redis",
                     "metadata": {"address": address, "listName": LIST, "listLength": "5"},
                     "authRef": {"name": "redis"},
-                }
-            },
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "bench-target"},
-            "spec": {
-                "replicas": 0,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
                 },
+                "pollingInterval": POLLING,
             },
         },
         {
@@ -119,28 +166,10 @@ def objects(redis_port: int) -> list[dict[str, Any]]:
                 "secretTargetRef": [{"parameter": "password", "name": "redis", "key": "password"}]
             },
         },
-        {
-            "apiVersion": "keda.sh/v1alpha1",
-            "kind": "ScaledObject",
-            "metadata": {"name": LIST},
-            "spec": {
-                "scaleTargetRef": {"name": "bench-target"},
-                "minReplicaCount": 0,
-                "pollingInterval": 300,
-                "triggers": [
-                    {
-                        "type": "redis",
-                        "authenticationRef": {"name": "redis"},
-                        "metadata": {
-                            "address": address,
-                            "listName": LIST,
-                            "listLength": "5",
-                            "activationListLength": "1000000000",
-                        },
-                    }
-                ],
-            },
-        },
+        target(KEDA_LIVE),
+        scaled_object(KEDA_LIVE, address, polling=300, cached=False),
+        target(KEDA_CACHED),
+        scaled_object(KEDA_CACHED, address, polling=POLLING, cached=True),
     ]
 
 
@@ -161,6 +190,16 @@ async def upstream_calls(client: aioredis.Redis) -> Counter[str]:
         if command.split("|")[0] not in NOT_UPSTREAM:
             calls[command] = int(value["calls"])
     return calls
+
+
+def closed_connections(port: int) -> int:
+    """Sockets in TIME-WAIT on loopback `port`: how many connections to the backend were
+    closed in the last minute (kube-apiserver reuses a backend connection, or opens a new one
+    and pays a TLS handshake)."""
+    out = subprocess.run(
+        ["ss", "-Htan", "state", "time-wait"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(1 for line in out.splitlines() if f":{port} " in f"{line} ")
 
 
 async def read_round(
@@ -234,6 +273,7 @@ async def measure(
     errors: dict[str, Counter[str]] = {o.name: Counter() for o in owners}
     upstream: dict[str, Counter[str]] = {o.name: Counter() for o in owners}
     seconds: dict[str, float] = dict.fromkeys(latency, 0.0)
+    churn: dict[str, int] = dict.fromkeys(latency, 0)
     connector = aiohttp.TCPConnector(ssl=admin_ssl(cp), limit=readers)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -244,10 +284,12 @@ async def measure(
             await served(session, url, within=60)
             await read_round(session, url, reads=warmup, readers=readers)
             before = await upstream_calls(redis)
+            closed_before = closed_connections(owner.port)
             started = time.perf_counter()
             samples, failed = await read_round(session, url, reads=reads, readers=readers)
             seconds[owner.name] += time.perf_counter() - started
             upstream[owner.name] += (await upstream_calls(redis)) - before
+            churn[owner.name] += max(0, closed_connections(owner.port) - closed_before)
             latency[owner.name] += samples
             errors[owner.name] += failed
             p50_ms = percentiles(samples)["p50_us"] / 1000
@@ -259,19 +301,21 @@ async def measure(
     result: dict[str, Any] = {}
     for o in owners:
         reads_done = len(latency[o.name])
+        spent = seconds[o.name]
+        commands = upstream[o.name].total()
+        quantiles = percentiles(latency[o.name])
         result[o.name] = {
-            "latency": {
-                k: round(v / 1000, 2) if k != "n" else v
-                for k, v in percentiles(latency[o.name]).items()
-            },
+            "p50_ms": round(quantiles["p50_us"] / 1000, 2),
+            "p99_ms": round(quantiles["p99_us"] / 1000, 2),
             "reads": reads_done,
-            "reads_per_second": round(reads_done / seconds[o.name], 1) if seconds[o.name] else 0.0,
+            "seconds": round(spent, 2),
+            "reads_per_second": round(reads_done / spent, 1) if spent else 0.0,
             "errors": dict(errors[o.name]),
-            "upstream_commands": sum(upstream[o.name].values()),
+            "upstream_commands": commands,
             "upstream_by_command": dict(upstream[o.name]),
-            "upstream_per_1000_reads": round(
-                1000 * sum(upstream[o.name].values()) / max(1, reads_done), 2
-            ),
+            "upstream_commands_per_second": round(commands / spent, 2) if spent else 0.0,
+            "upstream_commands_per_1000_reads": round(1000 * commands / max(1, reads_done), 2),
+            "backend_connections_closed": churn[o.name],
         }
     return result
 
@@ -293,24 +337,26 @@ async def fill(port: int) -> aioredis.Redis:
 
 
 def ready(cp: ControlPlane) -> None:
-    """The MetricSource Ready and the ScaledObject's HPA made: both owners can answer."""
+    """The MetricSource Ready and each ScaledObject's HPA made: every owner can answer."""
     deadline = time.monotonic() + 120
     while True:
         source = orjson.loads(
             kubectl(cp, "-n", NAMESPACE, "get", f"metricsource/{LIST}", "-o", "json")
         )
-        scaled = orjson.loads(
-            kubectl(cp, "-n", NAMESPACE, "get", f"scaledobject/{LIST}", "-o", "json")
-        )
         conditions = (source.get("status") or {}).get("conditions") or []
-        source_ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-        keda_ready = KEDA_METRIC in ((scaled.get("status") or {}).get("externalMetricNames") or [])
-        if source_ready and keda_ready:
+        waiting: list[str] = []
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            waiting.append(f"MetricSource {LIST} Ready")
+        for name in (KEDA_LIVE, KEDA_CACHED):
+            scaled = orjson.loads(
+                kubectl(cp, "-n", NAMESPACE, "get", f"scaledobject/{name}", "-o", "json")
+            )
+            if KEDA_METRIC not in (scaled.get("status") or {}).get("externalMetricNames", []):
+                waiting.append(f"ScaledObject {name}")
+        if not waiting:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"not ready: MetricSource {conditions}, ScaledObject {scaled.get('status')}"
-            )
+            raise RuntimeError(f"not ready after 120 s: {waiting}")
         time.sleep(0.25)  # polling
 
 
@@ -329,6 +375,7 @@ async def run(*, rounds: int, reads: int, readers: int, warmup: int) -> dict[str
             client = await fill(redis.port)
             try:
                 kubectl(cp, "create", "namespace", NAMESPACE)
+                established(cp, "crd/metricsources.updraft.io")
                 apply(cp, work, "bench-objects", objects(redis.port), namespace=NAMESPACE)
                 await asyncio.to_thread(ready, cp)
                 owners = owners_of(updraft, keda)
@@ -344,7 +391,7 @@ async def run(*, rounds: int, reads: int, readers: int, warmup: int) -> dict[str
                 )
             finally:
                 await client.aclose()
-    updraft_side, keda_side = result["updraft"], result["keda"]
+    updraft_side = result["updraft"]
     return {
         "bench": "keda_vs_adapter",
         "trigger": {"type": "redis", "listName": LIST, "depth": DEPTH, "listLength": 5},
@@ -353,15 +400,14 @@ async def run(*, rounds: int, reads: int, readers: int, warmup: int) -> dict[str
         "rounds_per_owner": rounds,
         "reads_per_round": reads,
         "owners": result,
-        "ratio_keda_over_updraft": {
-            "p50": ratio(keda_side["latency"]["p50_us"], updraft_side["latency"]["p50_us"]),
-            "p99": ratio(keda_side["latency"]["p99_us"], updraft_side["latency"]["p99_us"]),
-            "reads_per_second": ratio(
-                keda_side["reads_per_second"], updraft_side["reads_per_second"]
-            ),
-            "upstream_commands": ratio(
-                keda_side["upstream_commands"], updraft_side["upstream_commands"]
-            ),
+        "polling_interval_s": POLLING,
+        "ratio_over_updraft": {
+            name: {
+                key: ratio(side[key], updraft_side[key])
+                for key in ("p50_ms", "p99_ms", "reads_per_second", "upstream_commands")
+            }
+            for name, side in result.items()
+            if name != "updraft"
         },
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -370,23 +416,20 @@ async def run(*, rounds: int, reads: int, readers: int, warmup: int) -> dict[str
 
 
 def owners_of(updraft: Updraft, keda: Keda) -> list[Owner]:
+    external = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}"
+    keda_ca = keda.work / "certs" / "ca.crt"
     return [
-        Owner(
-            "updraft",
-            SYSTEM,
-            "updraft",
-            updraft.secure_port,
-            updraft.ca,
-            f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{LIST}",
-        ),
-        Owner(
-            "keda",
-            KEDA_NAMESPACE,
-            "keda-metrics-apiserver",
-            keda.adapter.port,
-            keda.work / "certs" / "ca.crt",
-            f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/{KEDA_METRIC}"
-            f"?labelSelector=scaledobject.keda.sh%2Fname%3D{LIST}",
+        Owner("updraft", SYSTEM, "updraft", updraft.secure_port, updraft.ca, f"{external}/{LIST}"),
+        *(
+            Owner(
+                name,
+                KEDA_NAMESPACE,
+                "keda-metrics-apiserver",
+                keda.adapter.port,
+                keda_ca,
+                f"{external}/{KEDA_METRIC}?labelSelector=scaledobject.keda.sh%2Fname%3D{scaled}",
+            )
+            for name, scaled in (("keda", KEDA_LIVE), ("keda-cached", KEDA_CACHED))
         ),
     ]
 

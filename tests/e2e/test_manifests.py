@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 from keda import spec_from_metadata
 from scalers import default_registry
 from tests.cluster.controlplane import REPO, ControlPlane, binary_dir
-from tests.e2e.keda.conftest import keda_dir
+from tests.e2e.keda.conftest import established, keda_dir
 
 MANIFESTS = REPO / "manifests"
 NEEDS_KEDA = {"keda-scaledobject.yaml"}
@@ -59,25 +58,6 @@ def crds_installed(control_plane: ControlPlane) -> ControlPlane:
         "crd/triggerauthentications.keda.sh",
     )
     return control_plane
-
-
-def established(cp: ControlPlane, *crds: str) -> None:
-    """`kubectl wait --for=condition=Established`, again while a CRD just created has no
-    conditions yet (kubectl then fails at once with an accessor error instead of waiting)."""
-    deadline = time.monotonic() + 60
-    while True:
-        done = subprocess.run(
-            [str(binary_dir() / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "wait",
-             "--for=condition=Established", "--timeout=60s", *crds],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )  # fmt: skip
-        if done.returncode == 0:
-            return
-        assert "accessor error" in done.stderr, done.stderr
-        assert time.monotonic() < deadline, done.stderr
-        time.sleep(0.25)  # polling: the next `kubectl wait` decides
 
 
 @pytest.mark.parametrize(

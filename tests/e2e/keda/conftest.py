@@ -17,6 +17,7 @@ import base64
 import contextlib
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,25 @@ def apply(
     path.write_text(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": items}).decode())
     where = ["-n", namespace] if namespace is not None else []
     kubectl(cp, *where, "apply", "--server-side", "--force-conflicts", "-f", str(path))
+
+
+def established(cp: ControlPlane, *crds: str) -> None:
+    """`kubectl wait --for=condition=Established`, again while a CRD just created has no
+    conditions yet (kubectl then fails at once with an accessor error instead of waiting)."""
+    deadline = time.monotonic() + 60
+    while True:
+        done = subprocess.run(
+            [str(binary_dir() / "kubectl"), f"--kubeconfig={cp.kubeconfig}", "wait",
+             "--for=condition=Established", "--timeout=60s", *crds],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return
+        assert "accessor error" in done.stderr, done.stderr
+        assert time.monotonic() < deadline, done.stderr
+        time.sleep(0.25)  # polling: the next `kubectl wait` decides
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +149,7 @@ def updraft(
 def running_updraft(control_plane: ControlPlane, work: Path) -> Iterator[Updraft]:
     """`updraft serve`: the gRPC door on TLS, and the metrics API (for `metricSourceRef`)
     watching MetricSources in the cluster."""
+    work.mkdir(parents=True, exist_ok=True)
     kubectl(control_plane, "apply", "--server-side", "-k", str(REPO / "manifests" / "crds"))
     ca = pki.new_ca(work, "updraft-ca")
     serving = pki.issue(
@@ -182,11 +203,11 @@ def keda(
 def running_keda(control_plane: ControlPlane, keda_binaries: Path, work: Path) -> Iterator[Keda]:
     """KEDA's operator and metrics apiserver, registered as external.metrics.k8s.io and
     Available (for the tests and bench/, which has no fixtures)."""
+    work.mkdir(parents=True, exist_ok=True)
     kubectl(control_plane, "apply", "--server-side", "-f", str(keda_binaries / "crds"))
     kubectl(control_plane, "create", "namespace", KEDA_NAMESPACE, check=False)
     kubectl(control_plane, "create", "namespace", SYSTEM, check=False)
-    for crd in ("scaledobjects.keda.sh", "triggerauthentications.keda.sh"):
-        kubectl(control_plane, "wait", "--for=condition=Established", f"crd/{crd}")
+    established(control_plane, "crd/scaledobjects.keda.sh", "crd/triggerauthentications.keda.sh")
     # mTLS between the operator's metrics gRPC service and the metrics apiserver: both read
     # ca.crt, tls.crt and tls.key from their --cert-dir.
     certs = work / "certs"
