@@ -1,11 +1,12 @@
 """One Redis list trigger through kube-apiserver: Updraft's adapter vs KEDA's metrics apiserver.
 
 Run as `.venv/bin/python -m bench.keda_vs_adapter`; prints one JSON object. Starts its own test
-control plane (tests/cluster, in a temporary state directory), a Redis (the integration
-tests' helper), `updraft serve` and KEDA v2.21.0's operator and metrics apiserver (the KEDA e2e
-tier's helpers; `make setup` builds KEDA). The same list, `jobs` holding 25 items, is one
+control plane (tests/cluster, in a temporary state directory), Redis (the integration tests'
+helper), `updraft serve` and KEDA v2.21.0's operator and metrics apiserver (the KEDA e2e
+tier's helpers; `make setup` builds KEDA). The same list, `jobs` holding 25 items (in one Redis
+per owner, so each one's commands are counted apart from the others' polls), is one
 Updraft MetricSource (pollingInterval 5 s) and two ScaledObjects with KEDA's own redis trigger
-(same address, listName, listLength and password): `keda`, KEDA's default, where every read
+(same listName, listLength and password): `keda`, KEDA's default, where every read
 asks Redis, and `keda-cached`, `useCachedMetrics: true` with a 5 s pollingInterval, where
 reads come from the operator's poll. Neither ScaledObject can activate, so their Deployments
 stay at 0 and their HPAs ask nothing; the default one polls every 300 s, outside the count.
@@ -61,6 +62,7 @@ from tests.e2e.keda.conftest import (
     running_keda,
     running_updraft,
 )
+from tests.e2e.keda.test_keda_client import deployment
 from tests.integration.queues.servers import REDIS_PASSWORD, start_redis, stop_server
 from tests.servers import ServerProcess
 
@@ -72,6 +74,7 @@ KEDA_METRIC = f"s0-redis-{LIST}"
 POLLING = 5
 """Seconds: Updraft's MetricSource interval and the cached ScaledObject's, so a round of
 several seconds shows what "one query per interval" costs."""
+OWNERS = ("updraft", "keda", "keda-cached")
 KEDA_LIVE = "jobs-live"
 KEDA_CACHED = "jobs-cached"
 NOT_UPSTREAM = {"info", "auth", "hello", "ping", "client", "select", "command"}
@@ -88,26 +91,9 @@ class Owner:
     path: str
 
 
-def target(name: str) -> dict[str, Any]:
-    """A Deployment for a ScaledObject to own (KEDA allows one ScaledObject per workload)."""
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-            },
-        },
-    }
-
-
 def scaled_object(name: str, address: str, *, polling: int, cached: bool) -> dict[str, Any]:
-    """KEDA's own redis scaler on the list; never active, so its HPA never asks."""
+    """KEDA's own redis scaler on the list, owning the Deployment `name` (one ScaledObject
+    per workload); never active, so the Deployment stays at 0 and its HPA never asks."""
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
@@ -133,11 +119,11 @@ def scaled_object(name: str, address: str, *, polling: int, cached: bool) -> dic
     }
 
 
-def objects(redis_port: int) -> list[dict[str, Any]]:
+def objects(redis_ports: dict[str, int]) -> list[dict[str, Any]]:
     """The one list as Updraft's MetricSource and as two KEDA ScaledObjects: KEDA's default
     (each read queries Redis; its own poll every 300 s stays out of the count) and with
     `useCachedMetrics` (reads come from the operator's poll, every POLLING s like Updraft's)."""
-    address = f"127.0.0.1:{redis_port}"
+    address = {name: f"127.0.0.1:{port}" for name, port in redis_ports.items()}
     return [
         {
             "apiVersion": "v1",
@@ -152,7 +138,11 @@ def objects(redis_port: int) -> list[dict[str, Any]]:
             "spec": {
                 "trigger": {
                     "type": "redis",
-                    "metadata": {"address": address, "listName": LIST, "listLength": "5"},
+                    "metadata": {
+                        "address": address["updraft"],
+                        "listName": LIST,
+                        "listLength": "5",
+                    },
                     "authRef": {"name": "redis"},
                 },
                 "pollingInterval": POLLING,
@@ -166,10 +156,10 @@ def objects(redis_port: int) -> list[dict[str, Any]]:
                 "secretTargetRef": [{"parameter": "password", "name": "redis", "key": "password"}]
             },
         },
-        target(KEDA_LIVE),
-        scaled_object(KEDA_LIVE, address, polling=300, cached=False),
-        target(KEDA_CACHED),
-        scaled_object(KEDA_CACHED, address, polling=POLLING, cached=True),
+        deployment(KEDA_LIVE),
+        scaled_object(KEDA_LIVE, address["keda"], polling=300, cached=False),
+        deployment(KEDA_CACHED),
+        scaled_object(KEDA_CACHED, address["keda-cached"], polling=POLLING, cached=True),
     ]
 
 
@@ -261,7 +251,7 @@ async def measure(
     cp: ControlPlane,
     work: Path,
     owners: list[Owner],
-    redis: aioredis.Redis,
+    redis: dict[str, aioredis.Redis],
     *,
     rounds: int,
     reads: int,
@@ -283,12 +273,12 @@ async def measure(
             await asyncio.to_thread(own_external, cp, work, owner)
             await served(session, url, within=60)
             await read_round(session, url, reads=warmup, readers=readers)
-            before = await upstream_calls(redis)
+            before = await upstream_calls(redis[owner.name])
             closed_before = closed_connections(owner.port)
             started = time.perf_counter()
             samples, failed = await read_round(session, url, reads=reads, readers=readers)
             seconds[owner.name] += time.perf_counter() - started
-            upstream[owner.name] += (await upstream_calls(redis)) - before
+            upstream[owner.name] += (await upstream_calls(redis[owner.name])) - before
             churn[owner.name] += max(0, closed_connections(owner.port) - closed_before)
             latency[owner.name] += samples
             errors[owner.name] += failed
@@ -366,31 +356,35 @@ async def run(*, rounds: int, reads: int, readers: int, warmup: int) -> dict[str
         raise SystemExit(f"bench.keda_vs_adapter: KEDA is not built in {binaries}: run make setup")
     with tempfile.TemporaryDirectory(prefix="updraft-bench-keda-") as root:
         work = Path(root)
-        with (
-            running(work / "cluster") as cp,
-            redis_server(work / "redis") as redis,
-            running_updraft(cp, work / "updraft") as updraft,
-            running_keda(cp, binaries, work / "keda") as keda,
-        ):
-            client = await fill(redis.port)
+        with contextlib.ExitStack() as stack:
+            cp = stack.enter_context(running(work / "cluster"))
+            # One Redis per owner, holding the same list: each one's commands are its own,
+            # not the other owners' background polls.
+            redis = {
+                name: stack.enter_context(redis_server(work / f"redis-{name}")) for name in OWNERS
+            }
+            updraft = stack.enter_context(running_updraft(cp, work / "updraft"))
+            keda = stack.enter_context(running_keda(cp, binaries, work / "keda"))
+            clients = {name: await fill(server.port) for name, server in redis.items()}
             try:
                 kubectl(cp, "create", "namespace", NAMESPACE)
                 established(cp, "crd/metricsources.updraft.io")
-                apply(cp, work, "bench-objects", objects(redis.port), namespace=NAMESPACE)
+                ports = {name: server.port for name, server in redis.items()}
+                apply(cp, work, "bench-objects", objects(ports), namespace=NAMESPACE)
                 await asyncio.to_thread(ready, cp)
-                owners = owners_of(updraft, keda)
                 result = await measure(
                     cp,
                     work,
-                    owners,
-                    client,
+                    owners_of(updraft, keda),
+                    clients,
                     rounds=rounds,
                     reads=reads,
                     readers=readers,
                     warmup=warmup,
                 )
             finally:
-                await client.aclose()
+                for client in clients.values():
+                    await client.aclose()
     updraft_side = result["updraft"]
     return {
         "bench": "keda_vs_adapter",
@@ -429,7 +423,7 @@ def owners_of(updraft: Updraft, keda: Keda) -> list[Owner]:
                 keda_ca,
                 f"{external}/{KEDA_METRIC}?labelSelector=scaledobject.keda.sh%2Fname%3D{scaled}",
             )
-            for name, scaled in (("keda", KEDA_LIVE), ("keda-cached", KEDA_CACHED))
+            for name, scaled in zip(OWNERS[1:], (KEDA_LIVE, KEDA_CACHED), strict=True)
         ),
     ]
 
