@@ -17,7 +17,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +207,18 @@ class Tenant:
                 spec[key] = value
         return spec
 
-    async def deployment(self, name: str, replicas: int, **spec: Any) -> None:
+    async def deployment(
+        self,
+        name: str,
+        replicas: int,
+        *,
+        pod_annotations: Mapping[str, str] | None = None,
+        **spec: Any,
+    ) -> None:
         labels = {"app": name}
+        template: JSON = {"metadata": {"labels": labels}, "spec": self.pod_spec(**spec)}
+        if pod_annotations:
+            template["metadata"]["annotations"] = dict(pod_annotations)
         await self.api.create(
             DEPLOYMENTS,
             {
@@ -218,7 +228,7 @@ class Tenant:
                 "spec": {
                     "replicas": replicas,
                     "selector": {"matchLabels": labels},
-                    "template": {"metadata": {"labels": labels}, "spec": self.pod_spec(**spec)},
+                    "template": template,
                 },
             },
             self.namespace,
