@@ -422,15 +422,9 @@ class DisruptionController:
             if claim is not None:
                 await self._blocked(claim.raw, b.node, b.message)
         for c in candidates:
-            message = why.get(c.name)
-            if message is None:
-                wants = (
-                    "Empty" if c.consolidatable and not c.pods else "Drifted" if c.drifted else None
-                )
-                if wants is None or room.get((c.pool, wants), 0) > 0:
-                    continue
-                message = f"the budgets of NodePool {c.pool} allow no more {wants} disruptions now"
-            await self._blocked(c.claim.raw, c.node_name, message)
+            message = why.get(c.name) or methods.budget_blocks(c, room)
+            if message is not None:
+                await self._blocked(c.claim.raw, c.node_name, message)
 
     async def _blocked(self, claim: JSON, node_name: str, message: str) -> None:
         name = ObjectMeta.of(claim).name

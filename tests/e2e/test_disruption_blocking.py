@@ -156,7 +156,7 @@ async def _claim_of(tenant: Tenant, pool: str, node: str) -> str:
 # --- 2. an empty node goes after consolidateAfter, not before --------------------------------
 
 
-AFTER = 30.0
+AFTER = 20.0
 WATCH_SLACK = 1.0
 """Seconds the test's watch may see the pod go later than the controller did (two clients)."""
 
