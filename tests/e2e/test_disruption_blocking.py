@@ -23,6 +23,7 @@ from tests.e2e.test_provisioner import (
     Tenant,
     _claim_and_node_gone,
     _condition,
+    _kubectl,
     crds,
     tenant,
 )
@@ -183,12 +184,19 @@ async def test_an_empty_node_goes_after_consolidate_after_and_not_before(tenant:
     versions = claims.versions(claim)
     first = next(i for i, (_, _, obj) in enumerate(versions) if _disrupting_claim(obj))
     disrupted_at, _, _ = versions[first]
-    # While the node was empty but not yet Consolidatable it stayed (a version in between says
-    # Settling); the disruption followed a version that said Consolidatable=True ...
-    settling = [obj for at, _, obj in versions[:first] if at > left]
-    assert any(_consolidatable(obj) == "False" for obj in settling), [
-        (c.get("status") or {}).get("conditions") for c in settling
+    # While the node was empty but not yet Consolidatable it stayed: versions from after the
+    # controller saw the pod go (they carry its last lastPodEventTime) say False, Settling ...
+    last_event = (versions[first][2].get("status") or {}).get("lastPodEventTime")
+    assert last_event
+    empty = [
+        obj
+        for _, _, obj in versions[:first]
+        if (obj.get("status") or {}).get("lastPodEventTime") == last_event
     ]
+    assert any(_consolidatable(obj) == "False" for obj in empty), [
+        (obj.get("status") or {}).get("conditions") for obj in empty
+    ]
+    # ... the disruption came once it said True ...
     assert _consolidatable(versions[first][2]) == "True"
     # ... and came no sooner than consolidateAfter after the last pod left.
     assert disrupted_at - left >= AFTER - WATCH_SLACK, disrupted_at - left
@@ -235,7 +243,12 @@ async def test_a_pdb_and_do_not_disrupt_pods_keep_their_nodes_and_lose_no_pod(
     assert len(set(nodes.values())) == 4, nodes
     claims = {app: await _claim_of(tenant, name, node) for app, node in nodes.items()}
 
-    async with _seeing(tenant.api, PODS, namespace=tenant.namespace) as seen:
+    selector = f"{POOL_LABEL}={name}"
+    async with (
+        _seeing(tenant.api, PODS, namespace=tenant.namespace) as seen,
+        _seeing(tenant.api, NODECLAIMS, label_selector=selector) as claims_seen,
+        _seeing(tenant.api, NODES, label_selector=selector) as nodes_seen,
+    ):
         requirements = _only(pool, "c5.large", "m5.large")["spec"]["template"]["spec"]
         await tenant.api.patch(
             NODEPOOLS,
@@ -258,13 +271,20 @@ async def test_a_pdb_and_do_not_disrupt_pods_keep_their_nodes_and_lose_no_pod(
             pod = f"pod {ns}/{pods[app]['metadata']['name']}"
             await _blocked_saying(tenant, {claims[app], nodes[app]}, needle, pod)
 
+    # Not one version of a protected node or its claim was ever tainted, commanded or deleted.
     for app in PROTECTED:
-        node = await tenant.api.get(NODES, nodes[app])
-        claim = await tenant.api.get(NODECLAIMS, claims[app])
-        assert not _disrupting_node(node), node["spec"].get("taints")
-        assert not _disrupting_claim(claim), claim["metadata"]
+        claim_versions = [obj for _, _, obj in claims_seen.versions(claims[app])]
+        node_versions = [obj for _, _, obj in nodes_seen.versions(nodes[app])]
+        assert claim_versions
+        assert node_versions
+        assert not [c["metadata"] for c in claim_versions if _disrupting_claim(c)]
+        assert not [n["spec"] for n in node_versions if _disrupting_node(n)]
         (now,) = await tenant.running(app, 1)
         assert now["metadata"]["uid"] == pods[app]["metadata"]["uid"]
+    # What the README tells a user to run to see why a node stays.
+    described = _kubectl(tenant.cp, "describe", "nodeclaim", claims["guarded"])
+    assert "DisruptionBlocked" in described
+    assert f"PDB {tenant.namespace}/guard" in described
     # No protected pod was ever evicted, deleted or even marked for deletion; the control's was.
     touched = {
         obj["metadata"]["labels"].get("app")
