@@ -146,12 +146,15 @@ def _node_of(pods: list[JSON]) -> str:
 
 
 async def _claim_of(tenant: Tenant, pool: str, node: str) -> str:
-    (claim,) = [
-        c["metadata"]["name"]
-        for c in await tenant.claims(pool)
-        if (c.get("status") or {}).get("nodeName") == node
-    ]
-    return str(claim)
+    """The NodeClaim whose status names ``node`` (a pod may run there a moment before)."""
+
+    async def named() -> str | None:
+        for c in await tenant.claims(pool):
+            if (c.get("status") or {}).get("nodeName") == node:
+                return str(c["metadata"]["name"])
+        return None
+
+    return await eventually(named, within=30, what=f"a NodeClaim naming node {node}")
 
 
 # --- 2. an empty node goes after consolidateAfter, not before --------------------------------
