@@ -707,8 +707,12 @@ async def test_a_pdb_blocks_the_drain_until_the_termination_grace_period(tenant:
     current = await tenant.api.get(PODS, name, tenant.namespace)
     assert current["metadata"]["uid"] == pod["metadata"]["uid"]
     assert current["status"]["phase"] == "Running"
-    drained = _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
-    assert drained is not None
+
+    # The drain posts its Event a moment before it writes the condition.
+    async def drain_told() -> JSON | None:
+        return _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
+
+    drained = await eventually(drain_told, within=30, what="the NodeClaim's Drained condition")
     assert drained["status"] == "False"
 
     # Past the grace period the pod is deleted despite the PDB, and the node goes.
