@@ -107,8 +107,9 @@ class DisruptionController:
             pool_object=lambda name: state.nodepools.store.get(("", name)),
             replacement_timeout=settings.replacement_timeout,
         )
-        self._pods_seen: dict[str, frozenset[str]] = {}
-        """Node name -> the UIDs of the pods bound to it at the last pass."""
+        self._unrecorded: set[str] = set()
+        """Nodes with a pod event not yet written to their claim (no claim names them yet, or
+        the write failed): tried again next pass."""
         self._told: dict[tuple[str, str], float] = {}
         self._running: asyncio.Task[None] | None = None
         self._moved: dict[str, float] = {}
@@ -353,19 +354,23 @@ class DisruptionController:
     # -- status ----------------------------------------------------------------------------
 
     async def _track_pods(self, claims: Mapping[str, NodeClaimView]) -> None:
-        """Bump ``status.lastPodEventTime`` of each claim whose node's pods changed."""
-        by_node = self._state.pods_by_node()
+        """Bump ``status.lastPodEventTime`` of each claim whose node a pod was bound to or left
+        since the last pass (the pod informer notes each one, however short-lived the pod)."""
+        moved = self._state.take_pod_moves() | self._unrecorded
+        self._unrecorded = set()
+        if not moved:
+            return
         now = format_rfc3339(self._clock.now())
-        seen: dict[str, frozenset[str]] = {}
-        for claim in claims.values():
-            if not claim.node_name:
+        by_node = {c.node_name: c for c in claims.values() if c.node_name}
+        for node in sorted(moved):
+            claim = by_node.get(node)
+            if claim is None:
+                # A pod may land before the claim's status names its node: keep the event
+                # while the Node exists (nodes that are not ours just stay in the set).
+                if ("", node) in self._state.nodes.store:
+                    self._unrecorded.add(node)
                 continue
-            uids = frozenset(
-                str((p.get("metadata") or {}).get("uid")) for p in by_node.get(claim.node_name, [])
-            )
-            seen[claim.node_name] = uids
-            before = self._pods_seen.get(claim.node_name)
-            if before is None or before == uids or claim.meta.deleting:
+            if claim.meta.deleting:
                 continue
             try:
                 self._state.note(
@@ -375,8 +380,7 @@ class DisruptionController:
                 )
             except _ERRORS as e:
                 log.info("NodeClaim %s: lastPodEventTime not written: %s", claim.name, e)
-                seen[claim.node_name] = before
-        self._pods_seen = seen
+                self._unrecorded.add(node)
 
     async def _conditions(self, candidates: list[Candidate]) -> None:
         for c in candidates:
@@ -422,15 +426,9 @@ class DisruptionController:
             if claim is not None:
                 await self._blocked(claim.raw, b.node, b.message)
         for c in candidates:
-            message = why.get(c.name)
-            if message is None:
-                wants = (
-                    "Empty" if c.consolidatable and not c.pods else "Drifted" if c.drifted else None
-                )
-                if wants is None or room.get((c.pool, wants), 0) > 0:
-                    continue
-                message = f"the budgets of NodePool {c.pool} allow no more {wants} disruptions now"
-            await self._blocked(c.claim.raw, c.node_name, message)
+            message = why.get(c.name) or methods.budget_blocks(c, room)
+            if message is not None:
+                await self._blocked(c.claim.raw, c.node_name, message)
 
     async def _blocked(self, claim: JSON, node_name: str, message: str) -> None:
         name = ObjectMeta.of(claim).name

@@ -6,7 +6,9 @@ an overlay of the NodeClaims this process just wrote, so a pass that runs before
 echoes a write back still sees it (a NodeClaim created a moment ago is in flight, not missing,
 which is what keeps the next batch from launching it again). A NodeClaim that does not parse is
 kept aside in ``rejected`` with the error naming its field, for the leader to report; every
-other claim is unaffected. It must not decide anything.
+other claim is unaffected. It also notes, from every Pod event, which nodes a pod was bound to
+or left (``take_pod_moves``), so a pod that comes and goes between two passes still counts as
+a pod event there. It must not decide anything.
 
 resourceVersions are opaque, so the overlay never orders them. A watch delivers every version
 of an object in order, so our write is caught up with exactly when the informer delivers its
@@ -20,7 +22,7 @@ import logging
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from kube import JSON, NODES, PODS, Api, Event, Handler, Informer, name_of, version_of
+from kube import JSON, NODES, PODS, Api, Event, Handler, Informer, key_of, name_of, version_of
 from provisioner.claims import NodeClaimView
 from provisioner.errors import InvalidFieldError
 from provisioner.objects import DAEMONSETS, NODECLAIMS, NODECLASSES, NODEPOOLS
@@ -66,7 +68,12 @@ class ClusterState:
         """NodeClaims as this process last wrote them, until the informer catches up."""
         self._delivered: dict[str, deque[str]] = {}
         """The last resourceVersions the informer delivered, per NodeClaim."""
-        self.pods = Informer(api, PODS, handler=on_pod)
+        self._pod_nodes: dict[tuple[str, str], str] = {}
+        """Each bound, unfinished pod's node, by pod key."""
+        self._pod_moves: set[str] = set()
+        """Nodes a pod was bound to or left since ``take_pod_moves`` was last called."""
+        self._on_pod_event = on_pod
+        self.pods = Informer(api, PODS, handler=self._on_pod)
         self.nodes = Informer(api, NODES, handler=on_change)
         self.daemonsets = Informer(api, DAEMONSETS)
         self.nodepools = Informer(api, NODEPOOLS, handler=on_nodepool)
@@ -95,6 +102,28 @@ class ClusterState:
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(i.synced.wait() for i in self._all))
+
+    async def _on_pod(self, event: Event) -> None:
+        self.apply_pod(event, initial=not self.pods.synced.is_set())
+        if self._on_pod_event is not None:
+            await self._on_pod_event(event)
+
+    def apply_pod(self, event: Event, *, initial: bool = False) -> None:
+        """Take in one Pod event: note the nodes whose pods changed (a pod bound to one, or gone
+        from one: deleted, finished or bound elsewhere), however briefly the pod stayed. The
+        first list (``initial``) is what is there already, not a change."""
+        key = key_of(event.object)
+        node = None if event.type == "DELETED" else _bound_node(event.object)
+        old = self._pod_nodes.pop(key, None)
+        if node is not None:
+            self._pod_nodes[key] = node
+        if old != node and not initial:
+            self._pod_moves.update(n for n in (old, node) if n is not None)
+
+    def take_pod_moves(self) -> set[str]:
+        """The nodes whose pods changed since the last call."""
+        moves, self._pod_moves = self._pod_moves, set()
+        return moves
 
     async def _on_claim(self, event: Event) -> None:
         self.apply(event)
@@ -170,8 +199,15 @@ class ClusterState:
         """Pods bound to each node, finished ones (Succeeded, Failed) left out."""
         out: dict[str, list[JSON]] = defaultdict(list)
         for pod in self.pods.store.values():
-            node = (pod.get("spec") or {}).get("nodeName")
-            phase = (pod.get("status") or {}).get("phase")
-            if node and phase not in ("Succeeded", "Failed"):
-                out[str(node)].append(pod)
+            node = _bound_node(pod)
+            if node is not None:
+                out[node].append(pod)
         return out
+
+
+def _bound_node(pod: JSON) -> str | None:
+    """The node ``pod`` holds room on: bound and not finished (as ``pods_by_node`` counts)."""
+    node = (pod.get("spec") or {}).get("nodeName")
+    if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return None
+    return str(node)

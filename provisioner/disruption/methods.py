@@ -13,6 +13,8 @@ this order by the controller (the first that yields a command wins):
   prefix (at least 2) that is valid;
 - ``single_node``: the first valid single candidate in the same order.
 
+``budget_blocks`` tells why a candidate no method may consider now is held by its budgets.
+
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
 fits and at most one new NodeClaim is needed: none means DELETE, one means REPLACE if an
 option's worst-case launch price costs strictly less than the candidates together (its options
@@ -42,6 +44,7 @@ __all__ = [
     "Cluster",
     "Command",
     "NoCommand",
+    "budget_blocks",
     "consolidation",
     "drift",
     "emptiness",
@@ -127,6 +130,29 @@ def _within_budget(candidates: Sequence[Candidate], room: Room, reason: str) -> 
             left[(c.pool, reason)] -= 1
             out.append(c)
     return out
+
+
+def _wanted(c: Candidate) -> tuple[str, ...]:
+    """The budget reasons under which some method would consider ``c`` now: Empty for an
+    empty consolidatable node, Drifted for a drifted one, Underutilized for any consolidatable
+    node of a pool that consolidates underutilized nodes (an empty one included)."""
+    out = []
+    if c.consolidatable and not c.pods:
+        out.append(EMPTY)
+    if c.drifted:
+        out.append(DRIFTED)
+    if c.consolidatable and c.policy.consolidates_underutilized:
+        out.append(UNDERUTILIZED)
+    return tuple(out)
+
+
+def budget_blocks(c: Candidate, room: Room) -> str | None:
+    """Why the budgets alone keep every method from considering ``c`` now, or None (no method
+    wants it, or one still has room for it)."""
+    wanted = _wanted(c)
+    if not wanted or any(room.get((c.pool, r), 0) > 0 for r in wanted):
+        return None
+    return f"the budgets of NodePool {c.pool} allow no more {' or '.join(wanted)} disruptions now"
 
 
 def emptiness(candidates: Sequence[Candidate], room: Room) -> Command | None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +207,18 @@ class Tenant:
                 spec[key] = value
         return spec
 
-    async def deployment(self, name: str, replicas: int, **spec: Any) -> None:
+    async def deployment(
+        self,
+        name: str,
+        replicas: int,
+        *,
+        pod_annotations: Mapping[str, str] | None = None,
+        **spec: Any,
+    ) -> None:
         labels = {"app": name}
+        template: JSON = {"metadata": {"labels": labels}, "spec": self.pod_spec(**spec)}
+        if pod_annotations:
+            template["metadata"]["annotations"] = dict(pod_annotations)
         await self.api.create(
             DEPLOYMENTS,
             {
@@ -218,7 +228,7 @@ class Tenant:
                 "spec": {
                     "replicas": replicas,
                     "selector": {"matchLabels": labels},
-                    "template": {"metadata": {"labels": labels}, "spec": self.pod_spec(**spec)},
+                    "template": template,
                 },
             },
             self.namespace,
@@ -697,8 +707,12 @@ async def test_a_pdb_blocks_the_drain_until_the_termination_grace_period(tenant:
     current = await tenant.api.get(PODS, name, tenant.namespace)
     assert current["metadata"]["uid"] == pod["metadata"]["uid"]
     assert current["status"]["phase"] == "Running"
-    drained = _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
-    assert drained is not None
+
+    # The drain posts its Event a moment before it writes the condition.
+    async def drain_told() -> JSON | None:
+        return _condition(await tenant.api.get(NODECLAIMS, claim), "Drained")
+
+    drained = await eventually(drain_told, within=30, what="the NodeClaim's Drained condition")
     assert drained["status"] == "False"
 
     # Past the grace period the pod is deleted despite the PDB, and the node goes.

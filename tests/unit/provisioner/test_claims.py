@@ -225,3 +225,41 @@ def test_a_malformed_claim_is_set_aside_and_the_others_keep_working(
     state.apply(Event("MODIFIED", LAUNCHED))
     assert set(state.claims()) == {"good", "default-x7k2p"}
     assert state.rejected == {}
+
+
+def _pod(name: str, node: str | None, phase: str = "Running", **meta: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", **meta},
+        "spec": {"nodeName": node} if node else {},
+        "status": {"phase": phase},
+    }
+
+
+def test_pods_already_there_at_the_first_list_are_no_pod_event(state: ClusterState) -> None:
+    state.apply_pod(Event("ADDED", _pod("a", "n1")), initial=True)
+    assert state.take_pod_moves() == set()
+    state.apply_pod(Event("DELETED", _pod("a", "n1")))
+    assert state.take_pod_moves() == {"n1"}
+    assert state.take_pod_moves() == set()
+
+
+def test_a_pod_that_comes_and_goes_between_two_passes_is_a_pod_event(
+    state: ClusterState,
+) -> None:
+    state.apply_pod(Event("ADDED", _pod("a", None)))  # pending: on no node
+    assert state.take_pod_moves() == set()
+    state.apply_pod(Event("MODIFIED", _pod("a", "n1")))
+    state.apply_pod(Event("MODIFIED", _pod("a", "n1", deletionTimestamp="2026-01-01T00:00:00Z")))
+    state.apply_pod(Event("DELETED", _pod("a", "n1")))
+    assert state.take_pod_moves() == {"n1"}
+
+
+def test_status_changes_are_no_pod_event_but_finishing_is(state: ClusterState) -> None:
+    state.apply_pod(Event("ADDED", _pod("a", "n1", phase="Pending")), initial=True)
+    state.apply_pod(Event("MODIFIED", _pod("a", "n1")))
+    state.apply_pod(Event("MODIFIED", _pod("a", "n1", labels={"x": "y"})))
+    assert state.take_pod_moves() == set()
+    state.apply_pod(Event("MODIFIED", _pod("a", "n1", phase="Succeeded")))
+    assert state.take_pod_moves() == {"n1"}
+    state.apply_pod(Event("DELETED", _pod("a", "n1", phase="Succeeded")))
+    assert state.take_pod_moves() == set()

@@ -129,3 +129,38 @@ def test_savings_ratio_counts_eviction_costs() -> None:
     candidates, _ = w.candidates()
     ordered = methods._ordered(candidates, unlimited(w))
     assert ordered[0].node_name == cheap
+
+
+def _blocked_by_budgets(w: World, room: dict[tuple[str, str], int]) -> dict[str, str | None]:
+    candidates, _ = w.candidates()
+    return {c.node_name: methods.budget_blocks(c, room) for c in candidates}
+
+
+def test_a_closed_underutilized_budget_is_named_for_an_underutilized_node() -> None:
+    w = World()
+    big = w.node("m5.xlarge", 1)
+    closed = {**unlimited(w), ("seed", "Underutilized"): 0}
+    told = _blocked_by_budgets(w, closed)[big]
+    assert told == "the budgets of NodePool seed allow no more Underutilized disruptions now"
+    assert _blocked_by_budgets(w, unlimited(w))[big] is None
+
+
+def test_an_empty_node_is_held_by_budgets_only_when_consolidation_is_closed_too() -> None:
+    w = World()
+    empty = w.node("c5.large", 0)
+    no_empty = {**unlimited(w), ("seed", "Empty"): 0}
+    assert _blocked_by_budgets(w, no_empty)[empty] is None  # consolidation may still delete it
+    neither = {**no_empty, ("seed", "Underutilized"): 0}
+    told = _blocked_by_budgets(w, neither)[empty]
+    assert told is not None
+    assert "Empty or Underutilized" in told
+
+
+def test_budgets_are_not_blamed_for_nodes_no_method_wants() -> None:
+    w = World(pools=[pool_json(policy="WhenEmpty")])
+    busy = w.node("m5.xlarge", 1)
+    settling = w.node("c5.large", 0, idle=1)  # inside consolidateAfter
+    closed = dict.fromkeys(unlimited(w), 0)
+    told = _blocked_by_budgets(w, closed)
+    assert told[busy] is None
+    assert told[settling] is None
