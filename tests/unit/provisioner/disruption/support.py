@@ -187,13 +187,19 @@ class World:
             now=now,
         )
 
-    def cluster(self, settling: frozenset[str] = frozenset()) -> Cluster:
+    def cluster(
+        self,
+        settling: frozenset[str] = frozenset(),
+        *,
+        uninitialized: frozenset[str] = frozenset(),
+    ) -> Cluster:
         views = [node_view(n, self.pods.get(name, [])) for name, n in self.nodes.items()]
         return Cluster(
             views=views,
             nodepools=list(self.parsed_pools().values()),
             catalog=CATALOG,
             settling=settling,
+            uninitialized=uninitialized,
         )
 
     def copy(self) -> World:
