@@ -256,8 +256,15 @@ async def _deploy(t: Tenant, app: str, suffix: str, replicas: int = 1) -> None:
 
 
 async def _only_claim(t: Tenant, pool: JSON) -> JSON:
-    (claim,) = await t.claims(pool["metadata"]["name"])
-    return claim
+    """The pool's one NodeClaim, once Initialized (its pods may run before its status is
+    written)."""
+    name = pool["metadata"]["name"]
+
+    async def one() -> JSON | None:
+        claims = await t.claims(name)
+        return claims[0] if len(claims) == 1 and _initialized(claims[0]) else None
+
+    return await eventually(one, within=60, what=f"the one NodeClaim of {name} Initialized")
 
 
 def _requirements(pool: JSON, types: list[str]) -> JSON:
