@@ -223,13 +223,6 @@ class DisruptionController:
             catalog=self._catalog,
             daemonsets=daemonset_pods(self._state),
             settling=settling,
-            uninitialized=frozenset(
-                n
-                for name, claim in claims.items()
-                if not claim.is_true("Initialized")
-                for n in (name, claim.node_name)
-                if n
-            ),
         )
         return candidates, blocked, cluster, _room(claims, nodes, policies, now)
 

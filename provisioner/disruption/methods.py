@@ -99,14 +99,13 @@ class Cluster:
     daemonsets: Sequence[Pod] = ()
     settling: frozenset[str] = frozenset()
     """Node names still inside their consolidateAfter."""
-    uninitialized: frozenset[str] = frozenset()
-    """Nodes and NodeClaims not Initialized yet (in-flight claims are, too): no command may
-    count on them, or an evicted pod would wait Pending for a node that may never come up
-    (Karpenter's uninitialized-node check). A replacement a restart left behind is one."""
 
     def booting(self, result: SimulationResult) -> tuple[Pod, str] | None:
-        """The first pod ``result`` moves onto a node not Initialized yet, with that node."""
-        booting = self.uninitialized | {v.name for v in self.views if v.in_flight}
+        """The first pod ``result`` moves onto a node (or in-flight claim) not Initialized
+        yet, with its name. No command may count on one: an evicted pod would wait Pending for
+        a node that may never come up (Karpenter's uninitialized-node check). A replacement
+        a restarted controller rolled back is one until it is up."""
+        booting = {v.name for v in self.views if v.in_flight or not v.initialized}
         return next(((pod, node) for pod, node in result.placed if node in booting), None)
 
     def without(self, candidates: Sequence[Candidate], *, settle: bool) -> SimulationResult:

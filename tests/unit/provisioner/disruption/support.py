@@ -191,15 +191,18 @@ class World:
         self,
         settling: frozenset[str] = frozenset(),
         *,
-        uninitialized: frozenset[str] = frozenset(),
+        booting: frozenset[str] = frozenset(),
     ) -> Cluster:
-        views = [node_view(n, self.pods.get(name, [])) for name, n in self.nodes.items()]
+        """``settling``: nodes inside consolidateAfter; ``booting``: nodes not Initialized."""
+        views = [
+            node_view(n, self.pods.get(name, []), initialized=name not in booting)
+            for name, n in self.nodes.items()
+        ]
         return Cluster(
             views=views,
             nodepools=list(self.parsed_pools().values()),
             catalog=CATALOG,
             settling=settling,
-            uninitialized=uninitialized,
         )
 
     def copy(self) -> World:

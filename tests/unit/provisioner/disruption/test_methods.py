@@ -155,7 +155,7 @@ def test_drift_does_not_move_pods_onto_a_node_not_initialized_yet() -> None:
     for it instead of sending its pods to wait Pending for it (or launching a second one)."""
     w, old, room = _drifted_next_to_room()
     candidates, _ = w.candidates()
-    cluster = w.cluster(uninitialized=frozenset({room}))
+    cluster = w.cluster(booting=frozenset({room}))
     command, why = methods.drift(candidates, unlimited(w), cluster)
     assert command is None
     assert f"would move to {room}, not initialized yet" in why[old]
