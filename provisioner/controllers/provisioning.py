@@ -52,8 +52,18 @@ def cluster_views(
     state: ClusterState, *, pool: Callable[[str], NodePool | None], catalog: Catalog
 ) -> list[NodeView]:
     """What the simulation is told the cluster is: nodes (with their bound pods; deleting
-    and cordoned ones left out) and the NodeClaims whose node has not registered yet."""
+    and cordoned ones left out; a node whose NodeClaim is not Initialized yet is booting, its
+    startup and not-ready taints soon gone) and the NodeClaims whose node has not registered
+    yet."""
     by_node = state.pods_by_node()
+    claims = state.claims()
+    booting = {
+        key: claim
+        for claim in claims.values()
+        if not claim.is_true("Initialized")
+        for key in (claim.provider_id, claim.node_name)
+        if key
+    }
     views: list[NodeView] = []
     provider_ids: set[str] = set()
     names: set[str] = set()
@@ -64,11 +74,19 @@ def cluster_views(
             provider_ids.add(str(spec["providerID"]))
         if meta.deleting or spec.get("unschedulable"):
             continue
+        mine = booting.get(str(spec.get("providerID") or "")) or booting.get(meta.name)
         try:
-            views.append(node_view(node, by_node.get(meta.name, [])))
+            views.append(
+                node_view(
+                    node,
+                    by_node.get(meta.name, []),
+                    startup_taints=mine.startup_taints if mine is not None else (),
+                    initialized=mine is None,
+                )
+            )
         except InvalidFieldError as e:
             log.warning("node %s left out of the simulation: %s", meta.name, e)
-    for name, claim in state.claims().items():
+    for name, claim in claims.items():
         if claim.meta.deleting:
             continue
         if claim.provider_id in provider_ids or claim.node_name in names:

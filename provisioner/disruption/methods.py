@@ -16,10 +16,11 @@ this order by the controller (the first that yields a command wins):
 ``budget_blocks`` tells why a candidate no method may consider now is held by its budgets.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
-fits and at most one new NodeClaim is needed: none means DELETE, one means REPLACE if an
-option's worst-case launch price costs strictly less than the candidates together (its options
-are cut to the types that do). Nodes still inside consolidateAfter (``settling``) take no
-pods. Pure: no I/O.
+fits, none onto a node not Initialized yet, and at most one new NodeClaim is needed: none
+means DELETE, one means REPLACE if an option's worst-case launch price costs strictly less
+than the candidates together (its options are cut to the types that do). Nodes still inside
+consolidateAfter (``settling``) take no pods. A drift command must not move pods onto a node
+not Initialized yet either. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ class Cluster:
     settling: frozenset[str] = frozenset()
     """Node names still inside their consolidateAfter."""
 
+    def booting(self, result: SimulationResult) -> tuple[Pod, str] | None:
+        """The first pod ``result`` moves onto a node (or in-flight claim) not Initialized
+        yet, with its name. No command may count on one: an evicted pod would wait Pending for
+        a node that may never come up (Karpenter's uninitialized-node check). A replacement
+        a restarted controller rolled back is one until it is up."""
+        booting = {v.name for v in self.views if v.in_flight or not v.initialized}
+        return next(((pod, node) for pod, node in result.placed if node in booting), None)
+
     def without(self, candidates: Sequence[Candidate], *, settle: bool) -> SimulationResult:
         """Where the candidates' pods would go with the candidates gone."""
         gone = {c.node_name for c in candidates} | {c.name for c in candidates}
@@ -177,6 +186,11 @@ def drift(
             pod, reason = result.unschedulable[0]
             why[c.name] = f"drifted, but pod {pod.key} would not fit anywhere: {reason}"
             continue
+        booting = cluster.booting(result)
+        if booting is not None:
+            pod, node = booting
+            why[c.name] = f"drifted, but pod {pod.key} would move to {node}, not initialized yet"
+            continue
         command = Command(
             DRIFT, DRIFTED, (c,), tuple(result.new_claims), savings=c.price - result.price
         )
@@ -226,6 +240,10 @@ def consolidation(
     if result.unschedulable:
         pod, reason = result.unschedulable[0]
         return NoCommand(f"pod {pod.key} would not fit anywhere: {reason}")
+    booting = cluster.booting(result)
+    if booting is not None:
+        pod, node = booting
+        return NoCommand(f"pod {pod.key} would move to {node}, not initialized yet")
     if len(result.new_claims) > 1:
         return NoCommand(f"its pods would need {len(result.new_claims)} new nodes")
     price = sum(c.price for c in candidates)

@@ -23,6 +23,17 @@ __all__ = ["ExistingNode"]
 UNREGISTERED_TAINT = "karpenter.sh/unregistered"
 """Karpenter puts it on a node until the node registers; like startup taints, it will be gone
 by the time the pod could run, so an uninitialized node does not count it."""
+EPHEMERAL_TAINTS = frozenset(
+    {
+        UNREGISTERED_TAINT,
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+        "node.cloudprovider.kubernetes.io/uninitialized",
+    }
+)
+"""Taints a booting node carries until it is Ready (the apiserver's TaintNodesByCondition
+puts not-ready on every new Node): not held against pods on an uninitialized node, else the
+simulation would launch a second node for pods already meant for it (Karpenter's list)."""
 
 # Plain globals: reading an enum member off its class costs several times a global lookup.
 _OK, _TRANSIENT, _PERMANENT = Verdict.OK, Verdict.TRANSIENT, Verdict.PERMANENT
@@ -34,7 +45,7 @@ class ExistingNode(Bin):
     def __init__(self, node: NodeView, serial: int) -> None:
         super().__init__(node.name, serial)
         self.labels: Mapping[str, str] = node.labels
-        skip = {t.key for t in node.startup_taints} | {UNREGISTERED_TAINT}
+        skip = {t.key for t in node.startup_taints} | EPHEMERAL_TAINTS
         self.taints = (
             node.taints if node.initialized else tuple(t for t in node.taints if t.key not in skip)
         )

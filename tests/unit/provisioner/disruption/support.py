@@ -187,8 +187,17 @@ class World:
             now=now,
         )
 
-    def cluster(self, settling: frozenset[str] = frozenset()) -> Cluster:
-        views = [node_view(n, self.pods.get(name, [])) for name, n in self.nodes.items()]
+    def cluster(
+        self,
+        settling: frozenset[str] = frozenset(),
+        *,
+        booting: frozenset[str] = frozenset(),
+    ) -> Cluster:
+        """``settling``: nodes inside consolidateAfter; ``booting``: nodes not Initialized."""
+        views = [
+            node_view(n, self.pods.get(name, []), initialized=name not in booting)
+            for name, n in self.nodes.items()
+        ]
         return Cluster(
             views=views,
             nodepools=list(self.parsed_pools().values()),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from provisioner.disruption import methods
 from provisioner.disruption.methods import Command
 from tests.unit.provisioner.disruption.support import World, pool_json, unlimited
@@ -164,3 +166,50 @@ def test_budgets_are_not_blamed_for_nodes_no_method_wants() -> None:
     told = _blocked_by_budgets(w, closed)
     assert told[busy] is None
     assert told[settling] is None
+
+
+def _drifted_next_to_room() -> tuple[World, str, str]:
+    """A c5.large its pool no longer allows, and an m5.xlarge with room for its pod."""
+    w = World(pools=[pool_json(types=["m5.large", "m5.xlarge"])])
+    old = w.node("c5.large", 1)
+    room = w.node("m5.xlarge", 1)
+    return w, old, room
+
+
+def test_drift_deletes_a_node_whose_pods_fit_on_an_initialized_one() -> None:
+    w, old, _ = _drifted_next_to_room()
+    candidates, _ = w.candidates()
+    command, _ = methods.drift(candidates, unlimited(w), w.cluster())
+    assert command is not None
+    assert command.decision == "delete"
+    assert _names(command) == [old]
+
+
+def test_drift_does_not_move_pods_onto_a_node_not_initialized_yet() -> None:
+    """A replacement a crashed command left behind is still booting: the drifted node waits
+    for it instead of sending its pods to wait Pending for it (or launching a second one)."""
+    w, old, room = _drifted_next_to_room()
+    candidates, _ = w.candidates()
+    cluster = w.cluster(booting=frozenset({room}))
+    command, why = methods.drift(candidates, unlimited(w), cluster)
+    assert command is None
+    assert f"would move to {room}, not initialized yet" in why[old]
+
+
+def test_consolidation_does_not_count_on_an_in_flight_claim() -> None:
+    w = World()
+    spare = w.node("m5.xlarge", 0, idle=1)
+    lone = w.node("c5.large", 1)
+    candidates, _ = w.candidates()
+    assert methods.single_node(candidates, unlimited(w), w.cluster())[0] is not None
+    cluster = w.cluster()
+    in_flight = [
+        dataclasses.replace(v, in_flight=True, initialized=False) if v.name == spare else v
+        for v in cluster.views
+    ]
+    cluster = dataclasses.replace(cluster, views=in_flight)
+    command, why = methods.single_node(
+        [c for c in candidates if c.node_name == lone], unlimited(w), cluster
+    )
+    assert command is None
+    assert f"would move to {spare}, not initialized yet" in why[lone]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from provisioner import (
@@ -54,3 +55,18 @@ def test_startup_taints_need_not_be_tolerated() -> None:
     )
     [claim] = run([pod("p")], [pool]).new_claims
     assert [str(t) for t in claim.startup_taints] == ["node.cilium.io/agent-not-ready:NoExecute"]
+
+
+def test_a_booting_node_takes_pods_despite_its_not_ready_taint() -> None:
+    """A registered node whose claim is not Initialized yet carries the apiserver's not-ready
+    taint for a moment: its pods must not get a second node. Once initialized, it counts."""
+    pool = nodepool(requirements=[ON_DEMAND, types_in("c5.large")])
+    not_ready = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+    booting = dataclasses.replace(
+        node("n1", cpu="4", memory="8Gi", bound=[]), taints=(not_ready,), initialized=False
+    )
+    result = run(pods("p", 2, "1", "1Gi"), [pool], nodes=[booting])
+    assert result.new_claims == ()
+    assert [n for _, n in result.placed] == ["n1", "n1"]
+    broken = dataclasses.replace(booting, initialized=True)
+    assert run(pods("p", 2, "1", "1Gi"), [pool], nodes=[broken]).placed == ()
