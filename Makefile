@@ -4,6 +4,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# `make test` runs the test files on this many pytest-xdist workers (each e2e worker has its own
+# control plane); most e2e time is waiting for the cluster, so two overlap well even on 2 cores.
+TEST_WORKERS ?= 2
 API_PORT ?= 6443
 GRPC_PORT ?= 9090
 METRICS_PORT ?= 8080
@@ -34,7 +37,7 @@ run: setup  ## metrics API on https://127.0.0.1:6443 + KEDA scaler on 127.0.0.1:
 		--metrics-host 127.0.0.1 --metrics-port $(METRICS_PORT)
 
 test: setup lint  ## install what the tests need, lint, then run every test tier
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: setup  ## unit tests only (no servers, no cluster)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

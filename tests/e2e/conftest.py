@@ -1,16 +1,21 @@
 """The real control plane for e2e tests: started once per session (or reused when
 `make cluster-up` already runs one), an async kubernetes client, a namespace per test, and the
-components' log tails attached to every failed test's report."""
+components' log tails attached to every failed test's report.
+
+Under pytest-xdist (`make test` runs the tiers on several workers) each worker has a control
+plane of its own, in `.cache/cluster-<worker>`: the tests install cluster-wide objects (CRDs,
+APIServices, KEDA) that two sessions must not share."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 from kubernetes_asyncio import client, config
 
-from tests.cluster.controlplane import ControlPlane, running
+from tests.cluster.controlplane import DEFAULT_STATE_DIR, ControlPlane, running
 from tests.e2e.manifests import body
 
 _PLANE = pytest.StashKey[ControlPlane]()
@@ -18,7 +23,11 @@ _PLANE = pytest.StashKey[ControlPlane]()
 
 @pytest.fixture(scope="session")
 def control_plane(request: pytest.FixtureRequest) -> Iterator[ControlPlane]:
-    with running() as cp:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    state = (
+        DEFAULT_STATE_DIR if worker is None else DEFAULT_STATE_DIR.with_name(f"cluster-{worker}")
+    )
+    with running(state) as cp:
         request.config.stash[_PLANE] = cp
         yield cp
 
