@@ -309,9 +309,11 @@ def test_upgrade_to_the_next_chart_version_keeps_the_serving_pair(installed: Ins
         f"--set=fullnameOverride={RELEASE}",
         cp=installed.cp,
     )
-    status = orjson.loads(helm("status", RELEASE, "-n", RELEASE, "-o", "json", cp=installed.cp))
-    assert status["version"] == 2
-    assert status["chart"]["metadata"]["version"] == "0.1.1"
+    history = orjson.loads(helm("history", RELEASE, "-n", RELEASE, "-o", "json", cp=installed.cp))
+    assert [(r["revision"], r["chart"]) for r in history] == [
+        (1, "updraft-0.1.0"),
+        (2, "updraft-0.1.1"),
+    ]
     assert serving(installed.cp) == before
     assert ca_bundles(installed.cp) == {before["ca.crt"]}
     labels = orjson.loads(

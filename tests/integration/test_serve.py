@@ -279,13 +279,13 @@ def test_serve_counts_metrics_api_requests_by_metric(updraft: ServerProcess) -> 
     _, metrics_port, api_port = updraft.ports
     tls = ssl.create_default_context(cafile=str(updraft.directory / "serving" / "ca.crt"))
     base = f"https://localhost:{api_port}/apis/external.metrics.k8s.io/v1beta1/namespaces/default"
-    with urllib.request.urlopen(f"{base}/business-hours", context=tls, timeout=5) as r:  # noqa: ASYNC210 - a one-off read in a test
+    with urllib.request.urlopen(f"{base}/business-hours", context=tls, timeout=5) as r:
         assert r.status == 200
     with pytest.raises(urllib.error.HTTPError) as missing:
-        urllib.request.urlopen(f"{base}/no-such-metric", context=tls, timeout=5)  # noqa: ASYNC210 - a one-off read in a test
+        urllib.request.urlopen(f"{base}/no-such-metric", context=tls, timeout=5)
     assert missing.value.code == 404
     missing.value.close()
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:  # noqa: ASYNC210 - a one-off read in a test
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
         text = r.read().decode()
     group = 'group="external.metrics.k8s.io"'
     assert f'updraft_adapter_requests_total{{code="200",{group},metric="business-hours"}} 1.0' in (
