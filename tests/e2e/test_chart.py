@@ -12,6 +12,8 @@ helm is the one `hack/helm/build.sh` builds from the Go module proxy (`make setu
 from __future__ import annotations
 
 import base64
+import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +26,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.cluster.controlplane import REPO, ControlPlane
+from tests.cluster.controlplane import REPO, ControlPlane, binary_dir
+from tests.e2e.test_deploy import readme_steps
 from tests.e2e.test_manifests import (
     MANIFESTS,
     crds_installed,  # noqa: F401 - a fixture
@@ -241,82 +244,100 @@ def test_the_default_render_is_the_overlay_with_a_generated_pair(plane: ControlP
     assert ours == theirs
 
 
-RELEASE = "updraft-chart"
-"""Namespace and base name of the installed release, apart from the names test_deploy uses."""
+NAMESPACE = "updraft-system"
+SECRET = "updraft-serving-cert"
 
 
 @dataclass
 class Installed:
+    """README's helm-steps, run as written from a copy of the repository's chart (whose
+    version the upgrade test bumps), with helm and kubectl on PATH and the cluster in
+    $KUBECONFIG."""
+
     cp: ControlPlane
-    chart: Path
-    """A copy of the chart, whose version the upgrade test bumps."""
+    work: Path
+    lines: list[str]
+
+    def must(self, prefix: str) -> str:
+        (line,) = [line for line in self.lines if line.startswith(prefix)]
+        path = os.pathsep.join([str(helm_binary().parent), str(binary_dir()), os.environ["PATH"]])
+        env = {**os.environ, "PATH": path, "KUBECONFIG": str(self.cp.kubeconfig)}
+        done = subprocess.run(
+            shlex.split(line), cwd=self.work, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, f"README step `{line}` failed:\n{done.stdout}{done.stderr}"
+        return done.stdout
 
 
 @pytest.fixture(scope="module")
 def installed(plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    chart = tmp_path_factory.mktemp("chart") / "updraft"
-    shutil.copytree(CHART, chart)
-    # cert-manager's stand-in CRDs are served here, so `auto` would pick certManager: ask for
-    # the generated pair by name.
-    settings = ["--set=certificates.mode=generate", f"--set=fullnameOverride={RELEASE}"]
-    helm("install", RELEASE, str(chart), "-n", RELEASE, "--create-namespace", *settings, cp=plane)
+    work = tmp_path_factory.mktemp("helm")
+    shutil.copytree(CHART, work / "charts" / "updraft")
+    # The README's cluster has no cert-manager, so `auto` generates the pair: take the
+    # stand-ins for its CRDs away again.
+    kubectl(plane, "delete", "--ignore-not-found", "-f", str(CERT_MANAGER_CRDS))
+    steps = Installed(plane, work, readme_steps("helm-steps"))
+    assert [line.split()[:2] for line in steps.lines if line.startswith("helm ")] == [
+        ["helm", "install"],
+        ["helm", "upgrade"],
+    ]
     try:
-        yield Installed(plane, chart)
+        steps.must("helm install ")
+        yield steps
     finally:
         # The APIServices go with the release: one whose backend is gone would break
         # discovery for every later test.
-        helm("uninstall", RELEASE, "-n", RELEASE, "--wait", cp=plane)
-        kubectl(plane, "delete", "namespace", RELEASE, "--wait=false")
+        helm("uninstall", "updraft", "-n", NAMESPACE, "--wait", cp=plane)
 
 
 def serving(cp: ControlPlane) -> dict[str, str]:
-    secret = orjson.loads(
-        kubectl(cp, "-n", RELEASE, "get", f"secret/{RELEASE}-serving-cert", "-o", "json")
-    )
+    secret = orjson.loads(kubectl(cp, "-n", NAMESPACE, "get", f"secret/{SECRET}", "-o", "json"))
     data: dict[str, str] = secret["data"]
     return data
 
 
-def ca_bundles(cp: ControlPlane) -> set[str]:
+def ca_bundles(cp: ControlPlane) -> dict[str, str]:
     out = kubectl(
-        cp, "get", "apiservices", "-l", f"app.kubernetes.io/instance={RELEASE}", "-o", "json"
+        cp, "get", "apiservices", "-l", "app.kubernetes.io/instance=updraft", "-o", "json"
     )
-    return {a["spec"]["caBundle"] for a in orjson.loads(out)["items"]}
+    return {a["metadata"]["name"]: a["spec"]["caBundle"] for a in orjson.loads(out)["items"]}
 
 
 def test_install_generates_a_pair_for_the_service(installed: Installed) -> None:
+    shown = installed.must("kubectl -n updraft-system get secret")
+    assert SECRET in shown
+    assert "kubernetes.io/tls" in shown
     pair = serving(installed.cp)
     cert = x509.load_pem_x509_certificate(base64.b64decode(pair["tls.crt"]))
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert f"{RELEASE}.{RELEASE}.svc" in names.get_values_for_type(x509.DNSName)
-    assert ca_bundles(installed.cp) == {pair["ca.crt"]}
+    assert f"updraft.{NAMESPACE}.svc" in names.get_values_for_type(x509.DNSName)
+    bundles = ca_bundles(installed.cp)
+    assert sorted(bundles) == [
+        "v1beta1.custom.metrics.k8s.io",
+        "v1beta1.external.metrics.k8s.io",
+        "v1beta2.custom.metrics.k8s.io",
+    ]
+    assert set(bundles.values()) == {pair["ca.crt"]}
 
 
 def test_upgrade_to_the_next_chart_version_keeps_the_serving_pair(installed: Installed) -> None:
     before = serving(installed.cp)
-    chart_yaml = installed.chart / "Chart.yaml"
+    bundles = ca_bundles(installed.cp)
+    chart_yaml = installed.work / "charts" / "updraft" / "Chart.yaml"
     meta = yaml.safe_load(chart_yaml.read_text())
     meta["version"] = "0.1.1"
     chart_yaml.write_text(yaml.safe_dump(meta))
-    helm(
-        "upgrade",
-        RELEASE,
-        str(installed.chart),
-        "-n",
-        RELEASE,
-        "--reset-values",
-        "--set=certificates.mode=generate",
-        f"--set=fullnameOverride={RELEASE}",
-        cp=installed.cp,
+    installed.must("helm upgrade ")
+    history = orjson.loads(
+        helm("history", "updraft", "-n", NAMESPACE, "-o", "json", cp=installed.cp)
     )
-    history = orjson.loads(helm("history", RELEASE, "-n", RELEASE, "-o", "json", cp=installed.cp))
     assert [(r["revision"], r["chart"]) for r in history] == [
         (1, "updraft-0.1.0"),
         (2, "updraft-0.1.1"),
     ]
     assert serving(installed.cp) == before
-    assert ca_bundles(installed.cp) == {before["ca.crt"]}
+    assert ca_bundles(installed.cp) == bundles
     labels = orjson.loads(
-        kubectl(installed.cp, "-n", RELEASE, "get", f"secret/{RELEASE}-serving-cert", "-o", "json")
+        kubectl(installed.cp, "-n", NAMESPACE, "get", f"secret/{SECRET}", "-o", "json")
     )["metadata"]["labels"]
     assert labels["helm.sh/chart"] == "updraft-0.1.1"

@@ -48,13 +48,11 @@ MOUNT = "/var/run/serving-cert"
 HPA = "web-business-hours"
 
 
-def readme_steps() -> list[str]:
-    """The command lines of README's deploy-steps block (comments and blank lines dropped)."""
+def readme_steps(name: str = "deploy-steps") -> list[str]:
+    """The command lines of README's `name` block (comments and blank lines dropped)."""
     text = README.read_text()
-    block = re.search(
-        r"<!-- deploy-steps[^>]*-->\n```sh\n(.*?)```\n<!-- /deploy-steps -->", text, re.S
-    )
-    assert block is not None, "README.md has no deploy-steps block"
+    block = re.search(rf"<!-- {name}[^>]*-->\n```sh\n(.*?)```\n<!-- /{name} -->", text, re.S)
+    assert block is not None, f"README.md has no {name} block"
     return [
         line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")
     ]
