@@ -236,7 +236,7 @@ async def provisioner_work(tenant: Tenant) -> None:
     await tenant.running("web", 2)
     await tenant.scale("web", 0)
     await eventually(
-        lambda: seen("updraft_provisioner_disruption_commands_total{method"),
+        lambda: seen("updraft_provisioner_nodes_disrupted_total"),
         within=90,
         what="empty nodes consolidated away",
     )
