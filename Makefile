@@ -20,7 +20,7 @@ CODE := updraft adapter keda scalers provisioner kube kits tests bench hack
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries
+setup:  ## venv + deps, Debian packages for the test servers, control-plane binaries, KEDA, helm
 	@bash hack/setup.sh
 
 run: setup  ## metrics API on https://127.0.0.1:6443 + KEDA scaler on 127.0.0.1:9090, demo config

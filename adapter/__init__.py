@@ -46,6 +46,7 @@ from adapter.kubeauth import (
     RequestHeaderWatcher,
     request_header_settings,
 )
+from adapter.metrics import AdapterMetrics, metrics_middleware
 from adapter.metricsources import InvalidMetricSourceError, MetricSourceProvider
 from adapter.metricsources import parse as parse_metric_source
 from adapter.paths import Attributes, NonResourceAttributes, ResourceAttributes
@@ -93,6 +94,7 @@ __all__ = [
     "AccessDecision",
     "AccessReviewer",
     "AdapterError",
+    "AdapterMetrics",
     "AdapterServer",
     "AllowAll",
     "Attributes",
@@ -153,6 +155,7 @@ __all__ = [
     "issue_serving_pair",
     "load_config",
     "load_standalone",
+    "metrics_middleware",
     "parse_config",
     "parse_metric_source",
     "parse_selector",

@@ -22,6 +22,7 @@ from adapter.discovery import api_group_list
 from adapter.encoding import error_response, json_response
 from adapter.errors import AdapterError, InternalError, MethodNotAllowedError, NotFoundError
 from adapter.external import ExternalHandlers
+from adapter.metrics import AdapterMetrics, metrics_middleware
 from adapter.openapi import OpenAPIHandlers
 from adapter.providers import CustomMetrics, ExternalMetrics
 
@@ -83,13 +84,16 @@ def create_app(
     authorizer: Authorizer,
     ready: Callable[[], bool] = lambda: True,
     version: str | None = None,
+    metrics: AdapterMetrics | None = None,
 ) -> web.Application:
     """The metrics adapter application. `ready` backs `/readyz` (the EndpointSlice readiness
-    kube-apiserver's availability check depends on); `version` defaults to the package's."""
+    kube-apiserver's availability check depends on); `version` defaults to the package's;
+    `metrics` counts every request (outermost, so it sees the code the client gets)."""
     version = version or package_version()
-    app = web.Application(
-        middlewares=[status_middleware, auth_middleware(authenticator, authorizer)]
-    )
+    middlewares = [status_middleware, auth_middleware(authenticator, authorizer)]
+    if metrics is not None:
+        middlewares.insert(0, metrics_middleware(metrics))
+    app = web.Application(middlewares=middlewares)
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok")

@@ -4,6 +4,7 @@
 #   2. the Debian packages in hack/debian-packages.txt (only the missing ones)
 #   3. the control plane's binaries (hack/kube/build.sh; cached outside the clone)
 #   4. KEDA's operator and metrics apiserver for tests/e2e/keda (hack/keda/build.sh; same cache)
+#   5. helm for the chart's tests (hack/helm/build.sh; same cache)
 # Each step checks before it acts, so a second run takes a second or two.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -40,3 +41,4 @@ fi
 
 bash hack/kube/build.sh >/dev/null
 bash hack/keda/build.sh >/dev/null
+bash hack/helm/build.sh >/dev/null

@@ -18,6 +18,7 @@ import aiohttp
 
 from adapter import (
     DEFAULT_PORT,
+    AdapterMetrics,
     AdapterServer,
     AllowAll,
     Authenticator,
@@ -198,6 +199,7 @@ async def _adapter(
     registry: Registry,
     provider: MetricSourceProvider,
     api: Api | None,
+    request_metrics: AdapterMetrics,
 ) -> AsyncIterator[AdapterServer]:
     """The metrics API; `api` is the cluster's (None in standalone mode)."""
     authenticator: Authenticator
@@ -311,6 +313,7 @@ async def _adapter(
         authenticator=authenticator,
         authorizer=authorizer,
         ready=ready,
+        metrics=request_metrics,
     )
     server = AdapterServer(app, certificate=certificate, host=settings.host, port=settings.port)
     watcher: RequestHeaderWatcher | None = None
@@ -362,7 +365,7 @@ async def serve(settings: ServeSettings, *, stop: asyncio.Event | None = None) -
                 )
             sources = MetricSourceProvider(cache)
             await stack.enter_async_context(
-                _adapter(settings.adapter, cache, registry, sources, api)
+                _adapter(settings.adapter, cache, registry, sources, api, AdapterMetrics(metrics))
             )
         if settings.grpc is not None:
             # KEDA triggers may name a MetricSource (metricSourceRef) when the adapter runs.

@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,3 +271,26 @@ def test_the_self_signed_certificate_is_announced_once_without_skipping_verifica
     assert record["level"] == "warning"
     assert "caBundle" in record["message"]
     assert "skip" not in record["message"].lower()
+
+
+def test_serve_counts_metrics_api_requests_by_metric(updraft: ServerProcess) -> None:
+    """Each answer is counted by group, metric and code; a 404's name is the caller's, so it
+    is counted without one."""
+    _, metrics_port, api_port = updraft.ports
+    tls = ssl.create_default_context(cafile=str(updraft.directory / "serving" / "ca.crt"))
+    base = f"https://localhost:{api_port}/apis/external.metrics.k8s.io/v1beta1/namespaces/default"
+    with urllib.request.urlopen(f"{base}/business-hours", context=tls, timeout=5) as r:
+        assert r.status == 200
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{base}/no-such-metric", context=tls, timeout=5)
+    assert missing.value.code == 404
+    missing.value.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    group = 'group="external.metrics.k8s.io"'
+    assert f'updraft_adapter_requests_total{{code="200",{group},metric="business-hours"}} 1.0' in (
+        text
+    )
+    assert f'updraft_adapter_requests_total{{code="404",{group},metric=""}} 1.0' in text
+    assert "no-such-metric" not in text
+    assert f"updraft_adapter_request_duration_seconds_count{{{group}}} 2.0" in text

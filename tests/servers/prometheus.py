@@ -64,9 +64,19 @@ def start_prometheus(
     directory: Path, pushgateway: ServerProcess, *, series: Sequence[str] = ()
 ) -> ServerProcess:
     """Prometheus scraping `pushgateway`, returned once every name in `series` is queryable."""
+    return start_prometheus_with(
+        directory, SCRAPE_CONFIG.format(port=pushgateway.port), series=series
+    )
+
+
+def start_prometheus_with(
+    directory: Path, config_text: str, *, series: Sequence[str] = ()
+) -> ServerProcess:
+    """Prometheus running `config_text` (its prometheus.yml), returned once every name in
+    `series` is queryable."""
     config = directory / "prometheus.yml"
     directory.mkdir(parents=True, exist_ok=True)
-    config.write_text(SCRAPE_CONFIG.format(port=pushgateway.port))
+    config.write_text(config_text)
 
     def args(ports: Sequence[int], workdir: Path) -> list[str]:
         return [
