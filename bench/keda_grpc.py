@@ -4,7 +4,7 @@ message, with the same client in the same run.
 Both servers run in this process on loopback (plaintext, so TLS cost is not in the ratio); the
 client is one grpc.aio channel per server, `--concurrency` callers each making sequential
 calls. The cron trigger is asked once first, so every measured call is a cache hit: the ratio
-is what Updraft's service adds (resolving the ref, the cache lookup, the metrics interceptor)
+is what Updraft's service adds (resolving the ref, the cache lookup, counting the call)
 over gRPC's own per-call cost. Goal: throughput ratio >= 0.8. Prints one JSON object,
 including the machine's load (`uptime`) during the run.
 """
