@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -65,9 +66,67 @@ async def queue(open_redis: ServerProcess) -> AsyncIterator[aioredis.Redis]:
     await r.aclose()
 
 
+@dataclass
+class Scene:
+    """One test's namespace in the cluster KEDA and Updraft serve, and how to watch it."""
+
+    cp: ControlPlane
+    updraft: Updraft
+    keda: Keda
+    api: Api
+    namespace: str
+
+    async def create(self, items: list[dict[str, Any]]) -> None:
+        """`kubectl apply` the objects, with the shipped example's TLS TriggerAuthentication."""
+        items = [*tls_auth(self.updraft), *items]
+        work, ns = self.keda.work, self.namespace
+        await asyncio.to_thread(apply, self.cp, work, ns, items, namespace=ns)
+
+    async def scaled_to(self, name: str, count: int, *, within: float) -> None:
+        """Wait for the Deployment at `count` replicas, set by KEDA (0 <-> 1) and its HPA."""
+
+        async def there() -> bool | None:
+            got = await self.api.get(DEPLOYMENTS, name, self.namespace)
+            return True if got["spec"].get("replicas", 1) == count else None
+
+        await eventually(there, within=within, what=f"{name} at {count} replicas")
+
+    async def so_condition(
+        self, name: str, kind: str, status: str, *, within: float
+    ) -> dict[str, Any]:
+        """The ScaledObject once its condition `kind` has `status`."""
+        seen: dict[str, Any] = {}
+
+        async def holds() -> dict[str, Any] | None:
+            obj = await self.api.get(SCALED_OBJECTS, name, self.namespace)
+            seen["status"] = obj.get("status")
+            return obj if condition(obj, kind) == status else None
+
+        what = f"ScaledObject {name} {kind}={status}"
+        try:
+            return await eventually(holds, within=within, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; its status: {seen.get('status')}") from None
+
+    async def keda_hpa(self, name: str) -> dict[str, Any]:
+        """The HPA KEDA made for ScaledObject `name`, once it reads its metric."""
+
+        async def reading() -> dict[str, Any] | None:
+            hpa = await self.api.get(HPAS, f"keda-hpa-{name}", self.namespace)
+            return hpa if condition(hpa, "ScalingActive") == "True" else None
+
+        return await eventually(reading, within=60, what=f"keda-hpa-{name} ScalingActive")
+
+
 @pytest.fixture
-def api(kube: client.ApiClient) -> Api:
-    return Api(kube)
+def scene(
+    control_plane: ControlPlane,
+    updraft: Updraft,
+    keda: Keda,
+    kube: client.ApiClient,
+    namespace: str,
+) -> Scene:
+    return Scene(control_plane, updraft, keda, Api(kube), namespace)
 
 
 def redis_trigger(
@@ -83,51 +142,11 @@ def redis_trigger(
     }
 
 
-async def create(cp: ControlPlane, keda: Keda, namespace: str, items: list[dict[str, Any]]) -> None:
-    await asyncio.to_thread(apply, cp, keda.work, namespace, items, namespace=namespace)
-
-
 def condition(obj: dict[str, Any], kind: str) -> str | None:
     for c in (obj.get("status") or {}).get("conditions") or []:
         if c.get("type") == kind:
             return str(c.get("status"))
     return None
-
-
-async def scaled_to(api: Api, namespace: str, name: str, count: int, *, within: float) -> None:
-    """Wait for the Deployment at `count` replicas, set by KEDA (0 <-> 1) and its HPA."""
-
-    async def there() -> bool | None:
-        got = await api.get(DEPLOYMENTS, name, namespace)
-        return True if got["spec"].get("replicas", 1) == count else None
-
-    await eventually(there, within=within, what=f"{namespace}/{name} at {count} replicas")
-
-
-async def so_condition(
-    api: Api, namespace: str, name: str, kind: str, status: str, *, within: float
-) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-
-    async def holds() -> dict[str, Any] | None:
-        obj = await api.get(SCALED_OBJECTS, name, namespace)
-        seen["status"] = obj.get("status")
-        return obj if condition(obj, kind) == status else None
-
-    try:
-        return await eventually(holds, within=within, what=f"ScaledObject {name} {kind}={status}")
-    except AssertionError as e:
-        raise AssertionError(f"{e}; its status: {seen.get('status')}") from None
-
-
-async def keda_hpa(api: Api, namespace: str, name: str) -> dict[str, Any]:
-    """The HPA KEDA made for ScaledObject `name`, once it reads its metric."""
-
-    async def reading() -> dict[str, Any] | None:
-        hpa = await api.get(HPAS, f"keda-hpa-{name}", namespace)
-        return hpa if condition(hpa, "ScalingActive") == "True" else None
-
-    return await eventually(reading, within=60, what=f"keda-hpa-{name} ScalingActive")
 
 
 def external_metric(hpa: dict[str, Any]) -> tuple[str, str]:
@@ -139,68 +158,50 @@ def external_metric(hpa: dict[str, Any]) -> tuple[str, str]:
 
 
 async def test_redis_list_scales_to_items_over_list_length_and_drains_to_zero(
-    control_plane: ControlPlane,
-    updraft: Updraft,
-    keda: Keda,
-    api: Api,
-    open_redis: ServerProcess,
-    queue: aioredis.Redis,
-    namespace: str,
+    scene: Scene, open_redis: ServerProcess, queue: aioredis.Redis
 ) -> None:
-    jobs, items, per_replica = f"{namespace}-jobs", 7, 3
+    jobs, items, per_replica = f"{scene.namespace}-jobs", 7, 3
     await queue.rpush(jobs, *[f"job-{i}" for i in range(items)])
-    trigger = redis_trigger(updraft, open_redis, jobs, listLength=str(per_replica))
-    objects = [*tls_auth(updraft), deployment("worker"), scaled_object("worker", trigger)]
-    await create(control_plane, keda, namespace, objects)
+    trigger = redis_trigger(scene.updraft, open_redis, jobs, listLength=str(per_replica))
+    await scene.create([deployment("worker"), scaled_object("worker", trigger)])
 
-    await scaled_to(api, namespace, "worker", math.ceil(items / per_replica), within=120)
-    so = await so_condition(api, namespace, "worker", "Active", "True", within=10)
+    await scene.scaled_to("worker", math.ceil(items / per_replica), within=120)
+    so = await scene.so_condition("worker", "Active", "True", within=10)
     assert condition(so, "Ready") == "True"
     assert so["status"]["externalMetricNames"] == [f"s0-redis-{jobs}"]
-    hpa = await keda_hpa(api, namespace, "worker")
+    hpa = await scene.keda_hpa("worker")
     assert external_metric(hpa) == (f"s0-redis-{jobs}", str(per_replica))
 
     await queue.delete(jobs)
     # Updraft's cached depth lives one interval, then KEDA's poll sees it and the cooldown runs.
-    await scaled_to(api, namespace, "worker", 0, within=UPDRAFT_INTERVAL + 90)
-    await so_condition(api, namespace, "worker", "Active", "False", within=10)
+    await scene.scaled_to("worker", 0, within=UPDRAFT_INTERVAL + 90)
+    await scene.so_condition("worker", "Active", "False", within=10)
 
 
 async def test_push_activates_long_before_kedas_next_poll(
-    control_plane: ControlPlane,
-    updraft: Updraft,
-    keda: Keda,
-    api: Api,
-    open_redis: ServerProcess,
-    queue: aioredis.Redis,
-    namespace: str,
+    scene: Scene, open_redis: ServerProcess, queue: aioredis.Redis
 ) -> None:
-    jobs = f"{namespace}-pushed"
+    jobs = f"{scene.namespace}-pushed"
     polling = 600
-    trigger = redis_trigger(updraft, open_redis, jobs)
+    trigger = redis_trigger(scene.updraft, open_redis, jobs)
     so = scaled_object("pushed", trigger, kind="external-push", pollingInterval=polling)
-    await create(control_plane, keda, namespace, [*tls_auth(updraft), deployment("pushed"), so])
+    await scene.create([deployment("pushed"), so])
     # KEDA's scale loop checks once when it starts, then every pollingInterval: once it has
     # found the empty list inactive, its next look by polling is 600 s away.
-    await so_condition(api, namespace, "pushed", "Active", "False", within=120)
-    assert (await api.get(DEPLOYMENTS, "pushed", namespace))["spec"]["replicas"] == 0
+    await scene.so_condition("pushed", "Active", "False", within=120)
+    assert (await scene.api.get(DEPLOYMENTS, "pushed", scene.namespace))["spec"]["replicas"] == 0
 
     await queue.rpush(jobs, "job")
     # Updraft's stream re-reads the trigger every interval and pushes the change; a bound far
     # below KEDA's 600 s shows the activation came through the stream, not a poll.
     bound = UPDRAFT_INTERVAL + 60
     assert bound < polling / 4
-    await scaled_to(api, namespace, "pushed", 1, within=bound)
-    await so_condition(api, namespace, "pushed", "Active", "True", within=10)
+    await scene.scaled_to("pushed", 1, within=bound)
+    await scene.so_condition("pushed", "Active", "True", within=10)
 
 
 async def test_metric_source_ref_scales_on_a_metricsource_in_the_cluster(
-    control_plane: ControlPlane,
-    updraft: Updraft,
-    keda: Keda,
-    api: Api,
-    auth_redis: ServerProcess,
-    namespace: str,
+    scene: Scene, auth_redis: ServerProcess
 ) -> None:
     jobs, items, per_replica = "orders", 5, 2
     r = aioredis.Redis(port=auth_redis.port, password=REDIS_PASSWORD)
@@ -213,7 +214,7 @@ async def test_metric_source_ref_scales_on_a_metricsource_in_the_cluster(
             "metadata": {"name": "orders-redis"},
             "stringData": {"password": REDIS_PASSWORD},
         }
-        await api.create(SECRETS, secret, namespace)
+        await scene.api.create(SECRETS, secret, scene.namespace)
         source = {
             "apiVersion": "updraft.io/v1alpha1",
             "kind": "MetricSource",
@@ -231,24 +232,23 @@ async def test_metric_source_ref_scales_on_a_metricsource_in_the_cluster(
                 },
             },
         }
-        await api.create(METRICSOURCES, source, namespace)
+        await scene.api.create(METRICSOURCES, source, scene.namespace)
         trigger = {
-            "scalerAddress": updraft.address,
+            "scalerAddress": scene.updraft.address,
             "enableTLS": "true",
             "metricSourceRef": "orders-depth",
         }
-        objects = [*tls_auth(updraft), deployment("orders"), scaled_object("orders", trigger)]
-        await create(control_plane, keda, namespace, objects)
+        await scene.create([deployment("orders"), scaled_object("orders", trigger)])
 
-        await scaled_to(api, namespace, "orders", math.ceil(items / per_replica), within=120)
-        so = await so_condition(api, namespace, "orders", "Active", "True", within=10)
+        await scene.scaled_to("orders", math.ceil(items / per_replica), within=120)
+        so = await scene.so_condition("orders", "Active", "True", within=10)
         # Named by the MetricSource, as the metrics API names it.
         assert so["status"]["externalMetricNames"] == ["s0-orders-depth"]
-        hpa = await keda_hpa(api, namespace, "orders")
+        hpa = await scene.keda_hpa("orders")
         assert external_metric(hpa) == ("s0-orders-depth", str(per_replica))
 
         await r.delete(jobs)
-        await scaled_to(api, namespace, "orders", 0, within=90)
+        await scene.scaled_to("orders", 0, within=90)
     finally:
         await r.aclose()
 
@@ -271,32 +271,26 @@ async def trigger_counters(updraft: Updraft, trigger_prefix: str) -> tuple[str, 
 
 
 async def test_many_scaled_objects_on_one_trigger_query_upstream_once_per_interval(
-    control_plane: ControlPlane,
-    updraft: Updraft,
-    keda: Keda,
-    api: Api,
-    open_redis: ServerProcess,
-    queue: aioredis.Redis,
-    namespace: str,
+    scene: Scene, open_redis: ServerProcess, queue: aioredis.Redis
 ) -> None:
-    jobs, fan_in = f"{namespace}-shared", 10
+    jobs, fan_in = f"{scene.namespace}-shared", 10
     await queue.rpush(jobs, *[f"job-{i}" for i in range(4)])
-    trigger = redis_trigger(updraft, open_redis, jobs, listLength="2")
+    trigger = redis_trigger(scene.updraft, open_redis, jobs, listLength="2")
     names = [f"consumer-{i}" for i in range(fan_in)]
-    objects: list[dict[str, Any]] = [*tls_auth(updraft)]
+    objects: list[dict[str, Any]] = []
     for name in names:
         objects += [deployment(name), scaled_object(name, trigger)]
-    await create(control_plane, keda, namespace, objects)
+    await scene.create(objects)
     for name in names:
-        await scaled_to(api, namespace, name, 2, within=150)
+        await scene.scaled_to(name, 2, within=150)
 
     calls, asks = "updraft_scaler_trigger_upstream_calls_total", "updraft_scaler_trigger_asks_total"
     loop = asyncio.get_running_loop()
     started = loop.time()  # before the first read, so the window holds every query it counts
-    label, before = await trigger_counters(updraft, f"redis-{jobs}@")
+    label, before = await trigger_counters(scene.updraft, f"redis-{jobs}@")
 
     async def two_more_queries() -> dict[str, float] | None:
-        _, now = await trigger_counters(updraft, f"redis-{jobs}@")
+        _, now = await trigger_counters(scene.updraft, f"redis-{jobs}@")
         return now if now[calls] - before[calls] >= 2 else None
 
     # Two upstream queries: the window spans at least one of Updraft's intervals in full.
