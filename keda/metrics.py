@@ -63,7 +63,8 @@ class _Tally:
         self._children: dict[str, Counter] = {}
 
     def __call__(self, context: grpc.aio.ServicerContext, failure: BaseException | None) -> None:
-        code = _code_of(context, failure)
+        # The common case, a call that returned without setting a code, skips the mapping.
+        code = "OK" if failure is None and context.code() is None else _code_of(context, failure)
         child = self._children.get(code)
         if child is None:
             child = self._children[code] = self._counter.labels(self._service, self._method, code)

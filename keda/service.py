@@ -284,10 +284,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def GetMetrics(  # noqa: N802
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        c = await self._resolve(request.scaledObjectRef, context)
+        ref = request.scaledObjectRef
+        # A checked inline trigger is answered without another coroutine to resolve it.
+        c = self._parsed.get(frozenset(ref.scalerMetadata.items()))
+        if c is None:
+            c = await self._resolve(ref, context)
         name = c.metric_name
         # Older KEDA sent lowercased names; the HPA lowercases them too.
-        if request.metricName.lower() != name.lower():
+        if request.metricName != name and request.metricName.lower() != name.lower():
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 f"metricName {request.metricName!r} is not served by this trigger "
