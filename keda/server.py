@@ -18,14 +18,15 @@ from prometheus_client import CollectorRegistry
 
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
-from keda.metrics import CallCounter, GrpcMetrics
+from keda.metrics import GrpcMetrics, counted
 from keda.service import DEFAULT_POLICY, ExternalScalerService, TriggerSources
 from keda.tls import ReloadingServerCredentials, TlsFiles
 from scalers import MetricCache, TriggerPolicy
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+SERVICE = pb.DESCRIPTOR.services_by_name["ExternalScaler"]
+SERVICE_NAME = SERVICE.full_name
 
 _OPTIONS = (("grpc.so_reuseport", 0),)
 """gRPC sets SO_REUSEPORT by default, so a second server on a taken port binds silently and
@@ -91,9 +92,13 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> None:
-        server = grpc.aio.server(interceptors=[CallCounter(self.metrics)], options=_OPTIONS)
-        pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        server = grpc.aio.server(options=_OPTIONS)
+        service = counted(self.service, SERVICE, self.metrics)
+        pb_grpc.add_ExternalScalerServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(
+            counted(self.health, health_pb2.DESCRIPTOR.services_by_name["Health"], self.metrics),
+            server,
+        )
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )

@@ -48,6 +48,11 @@ ScaledObject, and KEDA reads the spec again, with the real target."""
 DEADLINE_MARGIN = 0.1
 """Seconds kept back from the caller's deadline to build and send the answer."""
 
+PARSED_MAX = 10_000
+"""Inline triggers whose checked form is kept, as many as the cache keeps triggers
+(`CacheSettings.max_keys`): KEDA sends the same metadata on every call, and parsing and
+validating it again each time cost more than answering from the cache."""
+
 
 class TriggerSources(Protocol):
     """Named triggers KEDA may point at with `metricSourceRef` (the adapter's MetricSources)."""
@@ -67,6 +72,18 @@ class Resolved:
     policy: TriggerPolicy
     source: str | None = None
     """The MetricSource a `metricSourceRef` named: KEDA sees its name as the metric name."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A trigger resolved and validated, with the metric name KEDA knows it by."""
+
+    trigger: Resolved
+    metric_name: str
+
+
+MetadataKey = frozenset[tuple[str, str]]
+"""A ref's `scalerMetadata` as a key: KEDA (Go) sends map entries in no fixed order."""
 
 
 class UnservableSourceError(ConfigError):
@@ -128,6 +145,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._types = known_types
         self._policy = policy
         self._sources = sources
+        self._parsed: dict[MetadataKey, _Checked] = {}
+        """Inline triggers already checked: they depend on nothing but their metadata. A
+        `metricSourceRef` is resolved on every call, as its MetricSource may change."""
 
     def resolve(self, ref: pb.ScaledObjectRef) -> Resolved:
         """The trigger a ScaledObjectRef asks for: inline metadata, or a `metricSourceRef` to a
@@ -168,17 +188,32 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _check(self, ref: pb.ScaledObjectRef) -> _Checked:
+        """`resolve()` and validate (no I/O), remembering inline triggers. Raises as
+        `resolve()` does, or `ConfigError` from the scaler's validation."""
+        key: MetadataKey = frozenset(ref.scalerMetadata.items())
+        checked = self._parsed.get(key)
+        if checked is not None:
+            return checked
+        t = self.resolve(ref)
+        scaler = self._cache.scaler_for(t.spec, t.policy)  # validates, no I/O
+        checked = _Checked(t, t.source or scaler.metric_name)
+        if t.source is None:
+            if len(self._parsed) >= PARSED_MAX:
+                del self._parsed[next(iter(self._parsed))]  # the oldest
+            self._parsed[key] = checked
+        return checked
+
     async def _resolve(
         self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
-    ) -> Resolved:
+    ) -> _Checked:
         try:
-            resolved = self.resolve(ref)
-            self._cache.scaler_for(resolved.spec, resolved.policy)  # validates, no I/O
+            return self._check(ref)
         except ConfigError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"scalerMetadata.{e}")
         except SourceNotFoundError as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        return resolved
+        raise AssertionError("unreachable: context.abort raises")
 
     async def _measure(self, t: Resolved, context: grpc.aio.ServicerContext) -> Measurement:
         remaining = context.time_remaining()
@@ -193,17 +228,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             await context.abort(grpc.StatusCode.INTERNAL, str(e))
         raise AssertionError("unreachable: context.abort raises")
 
-    def _metric_name(self, t: Resolved) -> str:
+    def _metric_spec(self, c: _Checked) -> pb.GetMetricSpecResponse:
         """A MetricSource is named by its name, as the metrics API names it; an inline
         trigger by its scaler's name (a function of the metadata)."""
-        return t.source or self._cache.scaler_for(t.spec, t.policy).metric_name
-
-    def _metric_spec(self, t: Resolved) -> pb.GetMetricSpecResponse:
-        scaler = self._cache.scaler_for(t.spec, t.policy)
+        scaler = self._cache.scaler_for(c.trigger.spec, c.trigger.policy)
         return pb.GetMetricSpecResponse(
             metricSpecs=[
                 pb.MetricSpec(
-                    metricName=self._metric_name(t),
+                    metricName=c.metric_name,
                     targetSize=_target_for_old_keda(scaler.target),
                     targetSizeFloat=scaler.target,
                 )
@@ -215,8 +247,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def IsActive(  # noqa: N802 - the contract's name
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        t = await self._resolve(request, context)
-        measurement = await self._measure(t, context)
+        c = await self._resolve(request, context)
+        measurement = await self._measure(c.trigger, context)
         return pb.IsActiveResponse(result=measurement.active)
 
     async def _spec_or_placeholder(
@@ -226,17 +258,15 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         `PLACEHOLDER_TARGET`), so KEDA builds the HPA and shows the value calls' errors. A
         `metricSourceRef` to a missing or invalid MetricSource still fails here: fixing the
         MetricSource does not change the ScaledObject, so a placeholder target would stay."""
-        metadata = dict(request.scalerMetadata)
         try:
-            t = self.resolve(request)
-            self._cache.scaler_for(t.spec, t.policy)  # validates, no I/O
+            c = self._check(request)
         except UnservableSourceError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"scalerMetadata.{e}")
         except ConfigError:
             return pb.GetMetricSpecResponse(
                 metricSpecs=[
                     pb.MetricSpec(
-                        metricName=placeholder_name(metadata),
+                        metricName=placeholder_name(request.scalerMetadata),
                         targetSize=_target_for_old_keda(PLACEHOLDER_TARGET),
                         targetSizeFloat=PLACEHOLDER_TARGET,
                     )
@@ -244,7 +274,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             )
         except SourceNotFoundError as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        return self._metric_spec(t)
+        return self._metric_spec(c)
 
     async def GetMetricSpec(  # noqa: N802
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
@@ -254,16 +284,20 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def GetMetrics(  # noqa: N802
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        t = await self._resolve(request.scaledObjectRef, context)
-        name = self._metric_name(t)
+        ref = request.scaledObjectRef
+        # A checked inline trigger is answered without another coroutine to resolve it.
+        c = self._parsed.get(frozenset(ref.scalerMetadata.items()))
+        if c is None:
+            c = await self._resolve(ref, context)
+        name = c.metric_name
         # Older KEDA sent lowercased names; the HPA lowercases them too.
-        if request.metricName.lower() != name.lower():
+        if request.metricName != name and request.metricName.lower() != name.lower():
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 f"metricName {request.metricName!r} is not served by this trigger "
                 f"(its metric is {name!r})",
             )
-        measurement = await self._measure(t, context)
+        measurement = await self._measure(c.trigger, context)
         return pb.GetMetricsResponse(
             metricValues=[
                 pb.MetricValue(
@@ -280,7 +314,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """One message at the start and one whenever activity changes, checked every polling
         interval, or at the cached value's end (a cron edge) when that comes first. Streams for
         the same trigger share the cached measurement."""
-        t = await self._resolve(request, context)
+        t = (await self._resolve(request, context)).trigger
         last: bool | None = None
         while True:
             try:

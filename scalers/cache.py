@@ -209,6 +209,9 @@ class _Entry:
     type_name: str
     trigger: str
     """The ``trigger`` label of the per-trigger series."""
+    asks: Counter
+    """``trigger_asks`` and ``hits`` bound to this entry's labels once, not on every ask."""
+    hits: Counter
     last_good: Measurement | None = None
     good_at: float = 0.0
     """Monotonic time of ``last_good``."""
@@ -275,9 +278,9 @@ class MetricCache:
         and the upstream's ``UpstreamError`` when neither a stale value nor a fallback applies.
         """
         entry = self._entry(spec, policy)
-        self.metrics.trigger_asks.labels(entry.trigger).inc()
+        entry.asks.inc()
         if self._fresh(entry, policy):
-            self.metrics.hits.labels(entry.type_name).inc()
+            entry.hits.inc()
             return self._serve(entry, policy)
         self.metrics.misses.labels(entry.type_name).inc()
         task = entry.inflight
@@ -336,7 +339,13 @@ class MetricCache:
         if entry is None:
             scaler = self._registry.build(spec, context=self._context, ignore=self._ignore)
             label = self.metrics.label_for(trigger_label(spec, scaler.metric_name))
-            entry = _Entry(scaler=scaler, type_name=spec.type, trigger=label)
+            entry = _Entry(
+                scaler=scaler,
+                type_name=spec.type,
+                trigger=label,
+                asks=self.metrics.trigger_asks.labels(label),
+                hits=self.metrics.hits.labels(spec.type),
+            )
             self._entries[key] = entry
             while len(self._entries) > self._settings.max_keys:
                 _, victim = self._entries.popitem(last=False)

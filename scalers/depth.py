@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+import urllib.parse
 from abc import abstractmethod
 from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
@@ -21,7 +23,7 @@ from scalers.base import Measurement, Scaler, ScalerContext
 from scalers.clients import ClientLease, client_pool
 from scalers.errors import REDACTED, BadResultError, ScalerError, UnavailableError
 
-__all__ = ["DEFAULT_TIMEOUT", "DepthScaler", "scrub"]
+__all__ = ["DEFAULT_TIMEOUT", "DepthScaler", "scrub", "scrub_values"]
 
 ClientT = TypeVar("ClientT")
 
@@ -39,6 +41,25 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text[:_ERROR_TEXT_MAX]
 
 
+_VALUE_AFTER = r"([=:][ \t]*[\"']?)"
+"""Where a credential stands as a value: after ``=`` (a query string, ``key=value``) or ``:``
+(a header, JSON), maybe spaced and quoted."""
+_VALUE_CONTINUES = r"(?![A-Za-z0-9+/=%_-])"
+"""The value ends with the secret: a longer value that merely starts with it is another one."""
+
+
+def scrub_values(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret replaced by ``<redacted>`` where it stands as a value (raw or
+    URL-encoded), cut to a readable length. Other occurrences stay: a short credential such as
+    ``sqs`` or ``eu`` must not blank out the words and names of the message around it."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        forms = {secret, urllib.parse.quote(secret, safe="")}
+        alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        pattern = re.compile(f"{_VALUE_AFTER}(?:{alternatives}){_VALUE_CONTINUES}")
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text[:_ERROR_TEXT_MAX]
+
+
 class DepthScaler(Scaler, Generic[ClientT]):
     """A scaler that asks a pooled client for one number; subclasses supply the client and query.
 
@@ -48,6 +69,12 @@ class DepthScaler(Scaler, Generic[ClientT]):
 
     discard_on_unavailable = True
     """Forget the pooled client after a connection failure (libraries that do not reconnect)."""
+
+    @staticmethod
+    def redact(text: str, secrets: Iterable[str]) -> str:
+        """How messages lose the secrets: every occurrence (``scrub``), for backends whose
+        libraries may echo a password anywhere; a backend may narrow it (``scrub_values``)."""
+        return scrub(text, secrets)
 
     def __init__(
         self,
@@ -101,11 +128,11 @@ class DepthScaler(Scaler, Generic[ClientT]):
 
     def message(self, text: str) -> str:
         """``what: text``, scrubbed of secrets."""
-        return scrub(f"{self._what}: {text}", self._secrets)
+        return self.redact(f"{self._what}: {text}", self._secrets)
 
     def library_text(self, error: BaseException) -> str:
         """A library error's message (or its class name when it has none), scrubbed."""
-        return scrub(str(error) or type(error).__name__, self._secrets)
+        return self.redact(str(error) or type(error).__name__, self._secrets)
 
     async def _client(self) -> ClientT:
         if self._closed:

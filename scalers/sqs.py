@@ -28,7 +28,7 @@ from yarl import URL
 
 from scalers.base import ConfiguredScaler, ScalerContext, dns_safe_name
 from scalers.clients import secret_digest
-from scalers.depth import DEFAULT_TIMEOUT, DepthScaler
+from scalers.depth import DEFAULT_TIMEOUT, DepthScaler, scrub_values
 from scalers.errors import (
     AuthError,
     BadResponseError,
@@ -157,6 +157,10 @@ class SqsScaler(DepthScaler[SQSClient], ConfiguredScaler[SqsConfig]):
     type_name = "aws-sqs-queue"
     config_type = SqsConfig
     discard_on_unavailable = False  # botocore opens new connections as needed
+    # AWS signs requests, so the secret key never travels; a session token travels as the
+    # X-Amz-Security-Token value. Only such values are credentials: a short token must not
+    # blank out "sqs", a region or a queue name wherever they appear in a message.
+    redact = staticmethod(scrub_values)
 
     def __init__(self, config: SqsConfig, *, context: ScalerContext) -> None:
         self.config = config

@@ -138,6 +138,19 @@ async def test_a_burst_of_keda_calls_is_one_upstream_call(
     assert upstream_calls(metrics, "cron") == 1
 
 
+async def test_metadata_in_any_order_is_one_trigger(
+    scaler: Scaler, metrics: CollectorRegistry
+) -> None:
+    # KEDA (Go) sends map entries in no fixed order.
+    backwards = dict(reversed(list(CRON.items())))
+    name = (await scaler.stub.GetMetricSpec(ref(CRON))).metricSpecs[0].metricName
+    assert (await scaler.stub.GetMetricSpec(ref(backwards))).metricSpecs[0].metricName == name
+    for metadata in (CRON, backwards, CRON):
+        request = pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=name)
+        assert (await scaler.stub.GetMetrics(request)).metricValues[0].metricValueFloat == 3.0
+    assert upstream_calls(metrics, "cron") == 1
+
+
 async def test_unknown_metric_name_is_not_found(scaler: Scaler) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await scaler.stub.GetMetrics(
@@ -417,6 +430,36 @@ async def test_metric_source_ref_serves_the_named_metric_source(with_sources: Sc
         await with_sources.stub.IsActive(ref_in("other", by_ref))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert "other/quarter-hours" in (err.value.details() or "")
+
+
+async def test_a_changed_metric_source_is_served_as_it_is_now(metrics: CollectorRegistry) -> None:
+    providers: list[MetricSourceProvider] = []
+
+    def sources(cache: MetricCache) -> TriggerSources:
+        provider = MetricSourceProvider(cache)
+        providers.append(provider)
+        return provider
+
+    def source(desired: str) -> dict[str, object]:
+        metadata = {k: v for k, v in CRON.items() if k not in OWN_KEYS}
+        return {
+            "apiVersion": "updraft.io/v1alpha1",
+            "kind": "MetricSource",
+            "metadata": {"name": "crowd", "namespace": "shop"},
+            "spec": {
+                "trigger": {"type": "cron", "metadata": {**metadata, "desiredReplicas": desired}}
+            },
+        }
+
+    async with running(metrics, sources) as scaler:
+        [provider] = providers
+        by_ref = ref_in("shop", {"scalerAddress": "updraft:9090", "metricSourceRef": "crowd"})
+        request = pb.GetMetricsRequest(scaledObjectRef=by_ref, metricName="crowd")
+        provider.upsert(parse(source("3"), registry=default_registry()))
+        assert (await scaler.stub.GetMetrics(request)).metricValues[0].metricValueFloat == 3.0
+        # The ScaledObject is unchanged, its MetricSource is not: the ref resolves anew.
+        provider.upsert(parse(source("5"), registry=default_registry()))
+        assert (await scaler.stub.GetMetrics(request)).metricValues[0].metricValueFloat == 5.0
 
 
 async def test_metric_source_ref_matches_names_as_the_metrics_api_does(

@@ -87,16 +87,22 @@ def stop_server(server: ServerProcess) -> None:
 # -- Redis -----------------------------------------------------------------------------------
 
 
-def start_redis(directory: Path, *, name: str = "redis") -> ServerProcess:
+def start_redis(
+    directory: Path, *, name: str = "redis", password: str | None = REDIS_PASSWORD
+) -> ServerProcess:
+    """``password=None``: no auth, for a KEDA `external` trigger, which forwards no
+    TriggerAuthentication values and so can reach only an open Redis."""
+    auth = ["--requirepass", password] if password is not None else []
+
     def args(ports: Sequence[int], workdir: Path) -> list[str]:
         return [
             "--bind", "127.0.0.1", "--port", str(ports[0]), "--dir", str(workdir),
-            "--save", "", "--appendonly", "no", "--requirepass", REDIS_PASSWORD,
+            "--save", "", "--appendonly", "no", *auth,
         ]  # fmt: skip
 
     server = ServerProcess(name=name, binary="redis-server", args=args, directory=directory)
     server.start()
-    ping = f"AUTH {REDIS_PASSWORD}\r\nPING\r\n".encode()
+    ping = (f"AUTH {password}\r\n" if password is not None else "").encode() + b"PING\r\n"
     server.wait_ready(lambda: _tcp_answers(server.port, ping, b"+PONG"), what="answering PING")
     return server
 

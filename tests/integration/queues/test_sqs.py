@@ -59,16 +59,32 @@ async def test_missing_queue(cache: MetricCache, sqs: SqsBackend) -> None:
         await cache.get(spec)
 
 
-async def test_refused_key_message(cache: MetricCache, moto_iam_server: ServerProcess) -> None:
-    spec = TriggerSpec(
+def refused_spec(moto_iam_server: ServerProcess, **auth: str) -> TriggerSpec:
+    return TriggerSpec(
         "aws-sqs-queue",
         {
             "queueURL": "http://127.0.0.1/123456789012/q",
             "awsRegion": "eu-west-1",
             "awsEndpoint": f"http://127.0.0.1:{moto_iam_server.port}",
         },
-        {"awsAccessKeyID": "AKIDUNKNOWN", "awsSecretAccessKey": "not-the-key"},
+        {"awsAccessKeyID": "AKIDUNKNOWN", "awsSecretAccessKey": "not-the-key", **auth},
     )
+
+
+async def test_refused_key_message(cache: MetricCache, moto_iam_server: ServerProcess) -> None:
+    with pytest.raises(AuthError) as caught:
+        await cache.get(refused_spec(moto_iam_server))
+    assert str(caught.value).endswith("credentials refused: InvalidClientTokenId (HTTP 403)")
+
+
+async def test_short_credentials_do_not_blank_out_the_message(
+    cache: MetricCache, moto_iam_server: ServerProcess
+) -> None:
+    # Credentials that are also words of the message: only a credential standing as a value
+    # (a header's, a query parameter's) is one; "sqs", the region and the queue name stay.
+    spec = refused_spec(moto_iam_server, awsSecretAccessKey="sqs", awsSessionToken="eu")
     with pytest.raises(AuthError) as caught:
         await cache.get(spec)
-    assert str(caught.value).endswith("credentials refused: InvalidClientTokenId (HTTP 403)")
+    message = str(caught.value)
+    assert message.startswith("sqs queue 'q' in eu-west-1 at http://127.0.0.1:"), message
+    assert message.endswith("credentials refused: InvalidClientTokenId (HTTP 403)"), message

@@ -8,7 +8,7 @@ import pytest
 
 from scalers import ScalerContext, SessionPool, SystemClock
 from scalers.clients import ClientPool, client_pool, secret_digest
-from scalers.depth import scrub
+from scalers.depth import scrub, scrub_values
 
 
 class Opener:
@@ -105,3 +105,19 @@ def test_secret_digest_and_scrub() -> None:
         "user:<redacted>@host failed <redacted>"
     )
     assert len(scrub("x" * 1000, [])) == 300
+
+
+def test_scrub_values_redacts_a_secret_only_where_it_is_a_value() -> None:
+    text = (
+        "sqs queue in eu-west-1: GET /?X-Amz-Security-Token=eu&Action=1 failed; "
+        'X-Amz-Security-Token: eu; {"token": "eu"}; token=eu-longer'
+    )
+    assert scrub_values(text, ["eu", ""]) == (
+        "sqs queue in eu-west-1: GET /?X-Amz-Security-Token=<redacted>&Action=1 failed; "
+        'X-Amz-Security-Token: <redacted>; {"token": "<redacted>"}; token=eu-longer'
+    )
+    # URL-encoded, as a token with + / = travels in a query string.
+    assert scrub_values("?X-Amz-Security-Token=a%2Bb%2F%3D&x=1", ["a+b/="]) == (
+        "?X-Amz-Security-Token=<redacted>&x=1"
+    )
+    assert len(scrub_values("x" * 1000, [])) == 300
