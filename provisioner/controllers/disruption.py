@@ -160,7 +160,7 @@ class DisruptionController:
         self.states = _states(self._state.claims(), nodes, candidates)
         if self._running is not None and not self._running.done():
             return
-        command, why = self._decide(candidates, room, cluster)
+        command, why = methods.decide(candidates, room, cluster)
         if command is None and why:
             log.debug("disruption: no command; %s", "; ".join(f"{k}: {v}" for k, v in why.items()))
         await self._report_blocked(blocked, why, candidates, room)
@@ -250,21 +250,6 @@ class DisruptionController:
             if now - since < self._settings.nomination_window:
                 out[name] = f"replacement for {', '.join(old)}: nominated for their pods"
         return out
-
-    def _decide(
-        self, candidates: list[Candidate], room: dict[tuple[str, str], int], cluster: Cluster
-    ) -> tuple[Command | None, dict[str, str]]:
-        command = methods.emptiness(candidates, room)
-        if command is not None:
-            return command, {}
-        command, why = methods.drift(candidates, room, cluster)
-        if command is not None:
-            return command, why
-        command = methods.multi_node(candidates, room, cluster)
-        if command is not None:
-            return command, why
-        command, more = methods.single_node(candidates, room, cluster)
-        return command, {**why, **more}
 
     def _revalidate(
         self,

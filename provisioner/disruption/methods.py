@@ -2,7 +2,7 @@
 
 Owns ``Command`` (candidates, replacements, reason, method, savings), the ``Cluster`` a method
 asks the one simulation (``provisioner.scheduling.simulate``) about, and the methods, tried in
-this order by the controller (the first that yields a command wins):
+this order by ``decide`` (the first that yields a command wins):
 
 - ``emptiness``: every consolidatable candidate without a pod to move, within each pool's
   ``Empty`` budget, in one command;
@@ -43,6 +43,7 @@ __all__ = [
     "Command",
     "NoCommand",
     "consolidation",
+    "decide",
     "drift",
     "emptiness",
     "multi_node",
@@ -254,3 +255,21 @@ def single_node(
             return found, why
         why[c.name] = str(found)
     return None, why
+
+
+def decide(
+    candidates: Sequence[Candidate], room: Room, cluster: Cluster
+) -> tuple[Command | None, dict[str, str]]:
+    """One disruption decision: the methods in order, the first command wins; why the
+    candidates tried (drift, single-node) could not go."""
+    command = emptiness(candidates, room)
+    if command is not None:
+        return command, {}
+    command, why = drift(candidates, room, cluster)
+    if command is not None:
+        return command, why
+    command = multi_node(candidates, room, cluster)
+    if command is not None:
+        return command, why
+    command, more = single_node(candidates, room, cluster)
+    return command, {**why, **more}
