@@ -46,6 +46,7 @@ __all__ = [
     "decide",
     "drift",
     "emptiness",
+    "moves",
     "multi_node",
     "single_node",
     "worst_case_price",
@@ -100,8 +101,11 @@ class Cluster:
     settling: frozenset[str] = frozenset()
     """Node names still inside their consolidateAfter."""
 
-    def without(self, candidates: Sequence[Candidate], *, settle: bool) -> SimulationResult:
-        """Where the candidates' pods would go with the candidates gone."""
+    def without(
+        self, candidates: Sequence[Candidate], *, settle: bool, one_claim: bool = False
+    ) -> SimulationResult:
+        """Where the candidates' pods would go with the candidates gone (``one_claim``: into
+        one new claim where the simulation can, as a consolidation launches one at most)."""
         gone = {c.node_name for c in candidates} | {c.name for c in candidates}
         views = []
         for view in self.views:
@@ -117,6 +121,7 @@ class Cluster:
             catalog=self.catalog,
             nodes=views,
             daemonsets=self.daemonsets,
+            one_claim=one_claim,
         )
 
 
@@ -147,7 +152,7 @@ def drift(
     )
     why: dict[str, str] = {}
     for c in _within_budget(drifted, room, DRIFTED):
-        result = cluster.without([c], settle=False)
+        result = _ask(cluster, [c], DRIFT)
         if result.unschedulable:
             pod, reason = result.unschedulable[0]
             why[c.name] = f"drifted, but pod {pod.key} would not fit anywhere: {reason}"
@@ -193,11 +198,27 @@ def worst_case_price(itype: InstanceType, requirements: Requirements) -> float |
     return max((o.price for o in admitted), default=None)
 
 
+def _ask(cluster: Cluster, candidates: Sequence[Candidate], method: str) -> SimulationResult:
+    """The simulation a method runs for ``candidates``. Consolidation keeps settling nodes
+    out. A single node whose pods the simulation would spread over several cheaper new nodes
+    can still be swapped for one holding them all; several nodes go together only onto what
+    the simulation packs them into (Karpenter's longest prefix with one new node)."""
+    if method == DRIFT:
+        return cluster.without(candidates, settle=False)
+    return cluster.without(candidates, settle=True, one_claim=method == SINGLE_NODE)
+
+
+def moves(cluster: Cluster, command: Command) -> SimulationResult:
+    """Where ``command``'s pods go: the simulation its method ran, run again (it is
+    deterministic), so a caller can carry the command out as decided."""
+    return _ask(cluster, command.candidates, command.method)
+
+
 def consolidation(
     cluster: Cluster, candidates: Sequence[Candidate], method: str
 ) -> Command | NoCommand:
     """The command removing ``candidates`` together, or why there is none."""
-    result = cluster.without(candidates, settle=True)
+    result = _ask(cluster, candidates, method)
     if result.unschedulable:
         pod, reason = result.unschedulable[0]
         return NoCommand(f"pod {pod.key} would not fit anywhere: {reason}")
