@@ -23,7 +23,7 @@ from datetime import datetime
 import aiohttp
 
 from kits import Clock, SystemClock, cancel_and_wait, format_rfc3339, parse_rfc3339
-from kube import JSON, Api, ApiError, ObjectMeta, record_event
+from kube import JSON, Api, ApiError, EventSeries, ObjectMeta, record_event
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers import metrics
@@ -34,7 +34,12 @@ from provisioner.controllers.orchestration import (
     REPLACES_ANNOTATION,
     Orchestrator,
 )
-from provisioner.controllers.patching import claim_event
+from provisioner.controllers.patching import (
+    claim_event,
+    disruption_blocked,
+    node_object,
+    patch_claim_status,
+)
 from provisioner.controllers.provisioning import cluster_views, daemonset_pods
 from provisioner.controllers.state import ClusterState
 from provisioner.controllers.termination import PDBS
@@ -56,7 +61,6 @@ from provisioner.objects import (
     nodeclass_hash,
     nodeclass_name,
     parse_duration,
-    with_condition,
 )
 
 __all__ = ["DisruptionController", "DisruptionSettings"]
@@ -76,7 +80,8 @@ class DisruptionSettings:
     replacement_timeout: float = 600.0
     """Replacements not Initialized by then abandon the command (Karpenter's floor, 10 min)."""
     blocked_event_interval: float = 300.0
-    """At most one DisruptionBlocked Event per object and message in this many seconds."""
+    """A DisruptionBlocked Event that stays true is refreshed (its count and lastTimestamp)
+    at most this often, per object and message: every pass says it again."""
     nomination_window: float = 20.0
     """A replacement is not a candidate until its predecessors' pods have moved, and this long
     after: room the drain is about to fill is not empty."""
@@ -109,7 +114,9 @@ class DisruptionController:
         )
         self._pods_seen: dict[str, frozenset[str]] = {}
         """Node name -> the UIDs of the pods bound to it at the last pass."""
-        self._told: dict[tuple[str, str], float] = {}
+        self._blocked_events = EventSeries(
+            api, component=COMPONENT, interval=settings.blocked_event_interval, clock=self._clock
+        )
         self._running: asyncio.Task[None] | None = None
         self._moved: dict[str, float] = {}
         """Replacement claim -> when its predecessors' pods were all seen gone."""
@@ -379,18 +386,12 @@ class DisruptionController:
                 for k, (v, r) in wanted.items()
             ):
                 continue
-            conditions = [x.to_k8s() for x in current.values()]
-            for kind, (status, reason) in wanted.items():
-                message = c.drifted or "" if kind == "Drifted" else ""
-                conditions = with_condition(
-                    conditions, kind, status=status, reason=reason, message=message
-                )
-            patch = {
-                "metadata": {"resourceVersion": c.claim.meta.resource_version},
-                "status": {"conditions": conditions},
-            }
+            changes = [
+                (kind, status, reason, c.drifted or "" if kind == "Drifted" else "")
+                for kind, (status, reason) in wanted.items()
+            ]
             try:
-                self._state.note(await self._api.patch_status(NODECLAIMS, c.name, patch))
+                await patch_claim_status(self._api, self._state, c.claim, {}, *changes)
             except _ERRORS as e:
                 log.debug("NodeClaim %s: conditions not written (%s); next pass", c.name, e)
 
@@ -418,31 +419,14 @@ class DisruptionController:
             await self._blocked(c.claim.raw, c.node_name, message)
 
     async def _blocked(self, claim: JSON, node_name: str, message: str) -> None:
-        name = ObjectMeta.of(claim).name
-        now = time.monotonic()
-        key = (name, message)
-        if now - self._told.get(key, -1e18) < self._settings.blocked_event_interval:
-            return
-        if len(self._told) > 10_000:
-            self._told.clear()
-        self._told[key] = now
-        await self._claim_event(claim, "Normal", "DisruptionBlocked", message)
         node = self._state.nodes.store.get(("", node_name))
-        if node is not None:
-            await record_event(
-                self._api,
-                {**node, "apiVersion": "v1", "kind": "Node"},
-                type_="Normal",
-                reason="DisruptionBlocked",
-                message=message,
-                component=COMPONENT,
-            )
+        await disruption_blocked(self._blocked_events, claim, node, message, type_="Normal")
 
     async def _event(self, c: Candidate, type_: str, reason: str, message: str) -> None:
         await self._claim_event(c.claim.raw, type_, reason, message)
         await record_event(
             self._api,
-            {**c.node, "apiVersion": "v1", "kind": "Node"},
+            node_object(c.node),
             type_=type_,
             reason=reason,
             message=message,
