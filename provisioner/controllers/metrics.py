@@ -72,16 +72,19 @@ DISRUPTION_COMMANDS = Counter(
     "updraft_provisioner_disruption_commands",
     "Disruption commands, by method and result (executed, abandoned, invalidated).",
     ["method", "result"],
+    registry=REGISTRY,
 )
 NODES_DISRUPTED = Counter(
     "updraft_provisioner_nodes_disrupted",
     "NodeClaims deleted by disruption, by NodePool and reason (Empty, Drifted, Underutilized, "
     "Expired).",
     ["nodepool", "reason"],
+    registry=REGISTRY,
 )
 DISRUPTION_SAVINGS = Gauge(
     "updraft_provisioner_disruption_savings_per_hour",
     "USD per hour saved by the disruption commands this process executed, summed.",
+    registry=REGISTRY,
 )
 EVICTIONS = Counter(
     "updraft_provisioner_evictions",
