@@ -27,8 +27,8 @@ from kube import JSON, Api, ApiError, EventSeries, ObjectMeta, record_event
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers import metrics
-from provisioner.controllers.lifecycle import Lifecycle
-from provisioner.controllers.nodepools import COMPONENT, NodePoolController
+from provisioner.controllers.lifecycle import Lifecycle, phase
+from provisioner.controllers.nodepools import COMPONENT, NODE_STATES, NodePoolController
 from provisioner.controllers.orchestration import (
     COMMAND_ANNOTATION,
     REPLACES_ANNOTATION,
@@ -63,7 +63,7 @@ from provisioner.objects import (
     parse_duration,
 )
 
-__all__ = ["DisruptionController", "DisruptionSettings"]
+__all__ = ["DisruptionController", "DisruptionSettings", "node_states"]
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,6 @@ class DisruptionController:
         self._running: asyncio.Task[None] | None = None
         self._moved: dict[str, float] = {}
         """Replacement claim -> when its predecessors' pods were all seen gone."""
-        self.states: dict[str, dict[str, int]] = {}
-        """Per pool: nodes by disruption state, for the NodePool status."""
 
     async def close(self) -> None:
         await cancel_and_wait(self._running)
@@ -142,7 +140,6 @@ class DisruptionController:
     async def tick(self) -> None:
         now = self._clock.now()
         claims = self._state.claims()
-        nodes = {ObjectMeta.of(n).name: n for n in self._state.nodes.store.values()}
         await self._track_pods(claims)
         policies = self._policies()
         await self._expire(claims, policies, now)
@@ -164,7 +161,6 @@ class DisruptionController:
             {f"{p}/{r}": n for (p, r), n in sorted(room.items()) if n < 1 << 20} or "unlimited",
         )
         await self._conditions(candidates)
-        self.states = _states(self._state.claims(), nodes, candidates)
         if self._running is not None and not self._running.done():
             return
         command, why = methods.decide(candidates, room, cluster)
@@ -480,26 +476,30 @@ def _room(
     }
 
 
-def _states(
-    claims: Mapping[str, NodeClaimView], nodes: Mapping[str, JSON], candidates: list[Candidate]
+def node_states(
+    claims: Mapping[str, NodeClaimView], nodes: Mapping[str, JSON]
 ) -> dict[str, dict[str, int]]:
-    """Per pool: nodes Disrupting, Drifted, Consolidatable, and the rest (Running)."""
-    by_name = {c.name: c for c in candidates}
+    """Per pool: its NodeClaims by lifecycle state (``launching`` to ``deleting``, each in
+    one), and of those how many are ``consolidatable`` and ``drifted`` (those conditions) and
+    how many ``disrupting`` (a command holds them, or their node has the disrupted taint)."""
     out: dict[str, dict[str, int]] = {}
     for claim in claims.values():
         if claim.pool is None:
             continue
-        counts = out.setdefault(
-            claim.pool, {"Disrupting": 0, "Drifted": 0, "Consolidatable": 0, "Running": 0}
-        )
-        node = nodes.get(claim.node_name) if claim.node_name else None
-        cand = by_name.get(claim.name)
-        if _disrupting(claim, node):
-            counts["Disrupting"] += 1
-        elif cand is not None and cand.drifted:
-            counts["Drifted"] += 1
-        elif cand is not None and cand.consolidatable:
-            counts["Consolidatable"] += 1
-        else:
-            counts["Running"] += 1
+        counts = out.setdefault(claim.pool, dict.fromkeys(NODE_STATES, 0))
+        counts[_LIFECYCLE[phase(claim)]] += 1
+        for kind in ("Consolidatable", "Drifted"):
+            if claim.is_true(kind):
+                counts[kind.lower()] += 1
+        if _disrupting(claim, nodes.get(claim.node_name) if claim.node_name else None):
+            counts["disrupting"] += 1
     return out
+
+
+_LIFECYCLE = {
+    "Launching": "launching",
+    "Launched": "launched",
+    "Registered": "registered",
+    "Initialized": "initialized",
+    "Terminating": "deleting",
+}
