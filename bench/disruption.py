@@ -34,6 +34,7 @@ import gc
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +45,7 @@ from typing import Any
 from bench.provisioner_sim import COST_POOLS, pod_objects
 from kits import format_rfc3339
 from kube import JSON
-from provisioner import Catalog, NodePool, nodepool_from_k8s, pod_from_k8s
+from provisioner import Catalog, NodePool, Pod, nodepool_from_k8s, pod_from_k8s
 from provisioner.catalog import InstanceType, Offering
 from provisioner.claims import NodeClaimView
 from provisioner.disruption import methods
@@ -61,6 +62,8 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 IDLE = timedelta(hours=1)
 """How long ago every node's last pod event was: past any consolidateAfter."""
 POOL = "bench"
+FULL = "all-types-spot-and-on-demand"
+"""``COST_POOLS``' name for the full catalog: the decision is timed on it."""
 MAX_COMMANDS = 10_000
 """A fixed point is reached long before; the bound only stops a method that never settles."""
 
@@ -262,6 +265,8 @@ def settle(fleet: Fleet) -> dict[str, Any]:
             break
         by_method[f"{command.method}: {command.decision}"] += 1
         apply(fleet, command, cluster)
+        if sum(by_method.values()) % 25 == 0:
+            print(f"settling: {dict(by_method)}, ${fleet.price:.2f}/h", file=sys.stderr)
     return {
         "nodes_before": nodes_before,
         "price_before": round(before, 4),
@@ -298,7 +303,9 @@ def _cost(scenario: str, fleet: Fleet, report: dict[str, Any], fresh: float, n: 
     }
 
 
-def run(*, nodes: int, per_node: int, seed: int, repeat: int) -> dict[str, Any]:
+def run(
+    *, nodes: int, per_node: int, seed: int, repeat: int, pools: Sequence[str] = tuple(COST_POOLS)
+) -> dict[str, Any]:
     catalog = Catalog.aws()
     catalog.instance_types()  # build once, outside the timings
     pods = pod_objects(nodes * per_node, seed, kinds=("plain",))
@@ -311,6 +318,32 @@ def run(*, nodes: int, per_node: int, seed: int, repeat: int) -> dict[str, Any]:
         "instance_types": len(catalog.instance_types()),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    if "decision" not in pools and not any(p in COST_POOLS for p in pools):
+        raise SystemExit(f"--pools: expected some of decision, {', '.join(COST_POOLS)}")
+    out["cost"] = []
+    if "decision" in pools or FULL in pools:
+        _decision(out, catalog, pods, parsed, per_node=per_node, repeat=repeat)
+    for scenario, requirements in COST_POOLS.items():
+        if not requirements or scenario not in pools:
+            continue  # the full catalog: settled with the decision
+        fleet = wasteful_fleet(pool_object(*requirements), catalog, pods, per_node=per_node)
+        packed = simulate(parsed, nodepools=[fleet.pool], catalog=catalog)
+        out["cost"].append(
+            _cost(scenario, fleet, settle(fleet), packed.price, len(packed.new_claims))
+        )
+    return out
+
+
+def _decision(
+    out: dict[str, Any],
+    catalog: Catalog,
+    pods: Sequence[dict[str, Any]],
+    parsed: Sequence[Pod],
+    *,
+    per_node: int,
+    repeat: int,
+) -> None:
+    """The decision figures, and the full catalog's fixed point they are timed around."""
     full = pool_object()
     fleet = wasteful_fleet(full, catalog, pods, per_node=per_node)
     fresh: list[SimulationResult] = []
@@ -322,7 +355,7 @@ def run(*, nodes: int, per_node: int, seed: int, repeat: int) -> dict[str, Any]:
     settled = settle(fleet)
     last, last_cpu = timed(lambda: disruption_pass(fleet), repeat)
     out["decision"] = {
-        "pool": "all-types-spot-and-on-demand",
+        "pool": FULL,
         "baseline": "provisioning simulate of the same pods, empty cluster",
         "baseline_ms": _ms(base),
         "baseline_cpu_ms": _ms(base_cpu),
@@ -336,19 +369,7 @@ def run(*, nodes: int, per_node: int, seed: int, repeat: int) -> dict[str, Any]:
         "settled_nodes": len(fleet.claims),
         "goal_ms": 2000,
     }
-    out["cost"] = [
-        _cost("all-types-spot-and-on-demand", fleet, settled, fresh[0].price,
-              len(fresh[0].new_claims))
-    ]  # fmt: skip
-    for scenario, requirements in COST_POOLS.items():
-        if not requirements:
-            continue  # the full catalog: settled above
-        fleet = wasteful_fleet(pool_object(*requirements), catalog, pods, per_node=per_node)
-        packed = simulate(parsed, nodepools=[fleet.pool], catalog=catalog)
-        out["cost"].append(
-            _cost(scenario, fleet, settle(fleet), packed.price, len(packed.new_claims))
-        )
-    return out
+    out["cost"].append(_cost(FULL, fleet, settled, fresh[0].price, len(fresh[0].new_claims)))
 
 
 def main() -> None:
@@ -357,9 +378,15 @@ def main() -> None:
     parser.add_argument("--pods-per-node", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed passes; the best counts")
+    parser.add_argument(
+        "--pools",
+        default=",".join(("decision", *COST_POOLS)),
+        help="what to run: decision (with the full catalog's fixed point) and cost pools",
+    )
     args = parser.parse_args()
+    pools = [p for p in args.pools.split(",") if p]
     print(json.dumps(run(nodes=args.nodes, per_node=args.pods_per_node, seed=args.seed,
-                         repeat=args.repeat)))  # fmt: skip
+                         repeat=args.repeat, pools=pools)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ this order by ``decide`` (the first that yields a command wins):
 - ``single_node``: the first valid single candidate in the same order.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
-fits and at most one new NodeClaim is needed: none means DELETE, one means REPLACE if an
+fits and at most one new NodeClaim is needed (single-node consolidation asks the simulation
+for one claim holding all of a node's free pods rather than several cheaper ones: a node is
+swapped for one node): none means DELETE, one means REPLACE if an
 option's worst-case launch price costs strictly less than the candidates together (its options
 are cut to the types that do). Nodes still inside consolidateAfter (``settling``) take no
 pods. Pure: no I/O.
