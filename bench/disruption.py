@@ -162,8 +162,10 @@ class Fleet:
 
 
 def bind(pod: Mapping[str, Any], node: str) -> dict[str, Any]:
-    """``pod`` as bound to ``node`` and running, owned by a ReplicaSet (so it is moved)."""
-    meta = {**pod["metadata"], "ownerReferences": [{"kind": "ReplicaSet", "name": "b", "uid": "b"}]}
+    """``pod`` as bound to ``node`` and running, owned by a ReplicaSet (so it is moved).
+    Moved, it keeps its resourceVersion: nothing the simulation reads of it changed."""
+    meta = {**pod["metadata"], "resourceVersion": "1",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "b", "uid": "b"}]}  # fmt: skip
     return {**pod, "metadata": meta, "spec": {**pod["spec"], "nodeName": node},
             "status": {"phase": "Running"}}  # fmt: skip
 
