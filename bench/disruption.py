@@ -256,14 +256,17 @@ def apply(fleet: Fleet, command: Command, cluster: Cluster) -> None:
         fleet.launch(itype, offering, [raw[p.key] for p in plan.pods])
 
 
-def settle(fleet: Fleet) -> dict[str, Any]:
-    """Run the methods to their fixed point on ``fleet``; what it took."""
+def settle(fleet: Fleet, limit: int = MAX_COMMANDS) -> dict[str, Any]:
+    """Run the methods to their fixed point on ``fleet`` (at most ``limit`` commands); what
+    it took."""
     before, nodes_before = fleet.price, len(fleet.claims)
     by_method: Counter[str] = Counter()
     start = time.perf_counter()
-    for _ in range(MAX_COMMANDS):
+    settled = False
+    for _ in range(limit):
         command, cluster = disruption_pass(fleet)
         if command is None:
+            settled = True
             break
         by_method[f"{command.method}: {command.decision}"] += 1
         apply(fleet, command, cluster)
@@ -275,6 +278,7 @@ def settle(fleet: Fleet) -> dict[str, Any]:
         "nodes_after": len(fleet.claims),
         "price_after": round(fleet.price, 4),
         "commands": dict(sorted(by_method.items())),
+        "fixed_point": settled,
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -306,7 +310,13 @@ def _cost(scenario: str, fleet: Fleet, report: dict[str, Any], fresh: float, n: 
 
 
 def run(
-    *, nodes: int, per_node: int, seed: int, repeat: int, pools: Sequence[str] = tuple(COST_POOLS)
+    *,
+    nodes: int,
+    per_node: int,
+    seed: int,
+    repeat: int,
+    pools: Sequence[str] = tuple(COST_POOLS),
+    limit: int = MAX_COMMANDS,
 ) -> dict[str, Any]:
     catalog = Catalog.aws()
     catalog.instance_types()  # build once, outside the timings
@@ -324,14 +334,14 @@ def run(
         raise SystemExit(f"--pools: expected some of decision, {', '.join(COST_POOLS)}")
     out["cost"] = []
     if "decision" in pools or FULL in pools:
-        _decision(out, catalog, pods, parsed, per_node=per_node, repeat=repeat)
+        _decision(out, catalog, pods, parsed, per_node=per_node, repeat=repeat, limit=limit)
     for scenario, requirements in COST_POOLS.items():
         if not requirements or scenario not in pools:
             continue  # the full catalog: settled with the decision
         fleet = wasteful_fleet(pool_object(*requirements), catalog, pods, per_node=per_node)
         packed = simulate(parsed, nodepools=[fleet.pool], catalog=catalog)
         out["cost"].append(
-            _cost(scenario, fleet, settle(fleet), packed.price, len(packed.new_claims))
+            _cost(scenario, fleet, settle(fleet, limit), packed.price, len(packed.new_claims))
         )
     return out
 
@@ -344,6 +354,7 @@ def _decision(
     *,
     per_node: int,
     repeat: int,
+    limit: int,
 ) -> None:
     """The decision figures, and the full catalog's fixed point they are timed around."""
     full = pool_object()
@@ -354,7 +365,8 @@ def _decision(
     )
     first, first_cpu = timed(lambda: disruption_pass(fleet), repeat)
     first_command, _ = disruption_pass(fleet)
-    settled = settle(fleet)
+    print(f"first pass: {_ms(first_cpu)} ms CPU, baseline {_ms(base_cpu)} ms CPU", file=sys.stderr)
+    settled = settle(fleet, limit)
     last, last_cpu = timed(lambda: disruption_pass(fleet), repeat)
     out["decision"] = {
         "pool": FULL,
@@ -385,10 +397,16 @@ def main() -> None:
         default=",".join(("decision", *COST_POOLS)),
         help="what to run: decision (with the full catalog's fixed point) and cost pools",
     )
+    parser.add_argument(
+        "--max-commands",
+        type=int,
+        default=MAX_COMMANDS,
+        help="stop a fixed point after this many commands (fixed_point says if it got there)",
+    )
     args = parser.parse_args()
     pools = [p for p in args.pools.split(",") if p]
     print(json.dumps(run(nodes=args.nodes, per_node=args.pods_per_node, seed=args.seed,
-                         repeat=args.repeat, pools=pools)))  # fmt: skip
+                         repeat=args.repeat, pools=pools, limit=args.max_commands)))  # fmt: skip
 
 
 if __name__ == "__main__":
