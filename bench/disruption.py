@@ -24,7 +24,12 @@ Two figures, each against a baseline measured in the same run:
   c/m/r as in ``provisioner_sim``); ``ratio_to_fresh`` is the $/h left over the $/h of the
   provisioning simulation's fresh packing of the same pods. Goal: at most 1.05.
 
-Run: ``.venv/bin/python -m bench.disruption [--nodes 500] [--pods-per-node 10] [--seed 1]``.
+The fixed point on the full catalog takes one single-node replacement per node (spot for
+on-demand, one at a time): hundreds of passes at 500 nodes, which ``--max-commands`` bounds
+(``fixed_point`` then says whether it was reached) and ``--pools`` can leave out.
+
+Run: ``.venv/bin/python -m bench.disruption [--nodes 500] [--pods-per-node 10] [--seed 1]
+[--repeat 3] [--pools decision,c-m-r-on-demand] [--max-commands N]``.
 """
 
 from __future__ import annotations
