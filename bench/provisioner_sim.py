@@ -87,9 +87,14 @@ def _pod(rng: random.Random, i: int, kind: str) -> dict[str, Any]:
     return {"metadata": meta, "spec": spec}
 
 
-def make_pods(count: int, seed: int, kinds: Sequence[str] = KINDS) -> list[Pod]:
+def pod_objects(count: int, seed: int, kinds: Sequence[str] = KINDS) -> list[dict[str, Any]]:
+    """The benchmark's pods as Pod JSON (unbound), kinds taken in turn."""
     rng = random.Random(seed)
-    return [pod_from_k8s(_pod(rng, i, kinds[i % len(kinds)])) for i in range(count)]
+    return [_pod(rng, i, kinds[i % len(kinds)]) for i in range(count)]
+
+
+def make_pods(count: int, seed: int, kinds: Sequence[str] = KINDS) -> list[Pod]:
+    return [pod_from_k8s(p) for p in pod_objects(count, seed, kinds)]
 
 
 def nodepool(*requirements: dict[str, Any]) -> NodePool:

@@ -309,11 +309,28 @@ def _timestamp(meta: Mapping[str, Any]) -> float:
         raise InvalidFieldError("metadata.creationTimestamp", f"{raw!r} is not RFC 3339") from exc
 
 
+_PARSED: dict[tuple[str, str], Pod] = {}
+"""(uid, resourceVersion) -> the Pod parsed from that version of the object. The API server
+gives every change a new resourceVersion, so one version always parses the same; provisioning
+and disruption passes parse every bound pod again and again."""
+_PARSED_MAX = 100_000
+
+
 def pod_from_k8s(obj: Mapping[str, Any]) -> Pod:
     """A core/v1 Pod (dict) as the scheduler sees it."""
     meta = _map(obj, "metadata", "")
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    cached = isinstance(uid, str) and isinstance(version, str) and bool(uid) and bool(version)
+    key = (str(uid), str(version))
+    if cached and (hit := _PARSED.get(key)) is not None:
+        return hit
     spec = _map(obj, "spec", "")
-    return _pod(meta, spec, namespace=_str(meta, "namespace", "metadata", "default"))
+    pod = _pod(meta, spec, namespace=_str(meta, "namespace", "metadata", "default"))
+    if cached:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = pod
+    return pod
 
 
 def pod_from_template(daemonset: Mapping[str, Any]) -> Pod:

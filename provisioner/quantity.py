@@ -12,6 +12,7 @@ name it.
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -33,7 +34,7 @@ def parse_quantity(value: object, *, field: str) -> Fraction:
         raise QuantityError(field, f"expected a quantity string or number, got {value!r}")
     text = value if isinstance(value, str) else repr(value)
     try:
-        number = kits_parse_quantity(text)
+        number = _exact(text)
     except ValueError as exc:
         raise QuantityError(field, str(exc)) from None
     if number < 0:
@@ -41,14 +42,26 @@ def parse_quantity(value: object, *, field: str) -> Fraction:
     return number
 
 
+@functools.lru_cache(maxsize=8192)
+def _exact(text: str) -> Fraction:
+    """kits' parse, remembered: the pods of one template repeat the same few strings, and a
+    disruption pass parses every bound pod (a ValueError is not remembered)."""
+    return kits_parse_quantity(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _whole(number: Fraction, scale: int) -> int:
+    return math.ceil(number * scale)
+
+
 def to_millis(value: object, *, field: str) -> int:
     """Parse a CPU-like quantity into integer millis, rounding up (``1.0001`` -> 1001)."""
-    return math.ceil(parse_quantity(value, field=field) * 1000)
+    return _whole(parse_quantity(value, field=field), 1000)
 
 
 def to_units(value: object, *, field: str) -> int:
     """Parse a quantity into whole base units (bytes, pods, GPUs), rounding up."""
-    return math.ceil(parse_quantity(value, field=field))
+    return _whole(parse_quantity(value, field=field), 1)
 
 
 def format_cpu(millis: int) -> str:

@@ -88,6 +88,14 @@ class Resources:
         return {name for name, _ in self.items()}
 
     def _combine(self, other: Resources, sign: int) -> Resources:
+        if not self.extended and not other.extended:
+            # the common case (cpu, memory, pods only): no merge and sort of extended names
+            return Resources(
+                cpu=self.cpu + sign * other.cpu,
+                memory=self.memory + sign * other.memory,
+                pods=self.pods + sign * other.pods,
+                ephemeral_storage=self.ephemeral_storage + sign * other.ephemeral_storage,
+            )
         merged = dict(self.extended)
         for key, amount in other.extended:
             merged[key] = merged.get(key, 0) + sign * amount

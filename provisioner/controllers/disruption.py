@@ -23,18 +23,23 @@ from datetime import datetime
 import aiohttp
 
 from kits import Clock, SystemClock, cancel_and_wait, format_rfc3339, parse_rfc3339
-from kube import JSON, Api, ApiError, ObjectMeta, record_event
+from kube import JSON, Api, ApiError, EventSeries, ObjectMeta, record_event
 from provisioner.catalog import Catalog
 from provisioner.claims import NodeClaimView
 from provisioner.controllers import metrics
-from provisioner.controllers.lifecycle import Lifecycle
-from provisioner.controllers.nodepools import COMPONENT, NodePoolController
+from provisioner.controllers.lifecycle import Lifecycle, phase
+from provisioner.controllers.nodepools import COMPONENT, NODE_STATES, NodePoolController
 from provisioner.controllers.orchestration import (
     COMMAND_ANNOTATION,
     REPLACES_ANNOTATION,
     Orchestrator,
 )
-from provisioner.controllers.patching import claim_event
+from provisioner.controllers.patching import (
+    claim_event,
+    disruption_blocked,
+    node_object,
+    patch_claim_status,
+)
 from provisioner.controllers.provisioning import cluster_views, daemonset_pods
 from provisioner.controllers.state import ClusterState
 from provisioner.controllers.termination import PDBS
@@ -56,10 +61,9 @@ from provisioner.objects import (
     nodeclass_hash,
     nodeclass_name,
     parse_duration,
-    with_condition,
 )
 
-__all__ = ["DisruptionController", "DisruptionSettings"]
+__all__ = ["DisruptionController", "DisruptionSettings", "node_states"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,8 @@ class DisruptionSettings:
     replacement_timeout: float = 600.0
     """Replacements not Initialized by then abandon the command (Karpenter's floor, 10 min)."""
     blocked_event_interval: float = 300.0
-    """At most one DisruptionBlocked Event per object and message in this many seconds."""
+    """A DisruptionBlocked Event that stays true is refreshed (its count and lastTimestamp)
+    at most this often, per object and message: every pass says it again."""
     nomination_window: float = 20.0
     """A replacement is not a candidate until its predecessors' pods have moved, and this long
     after: room the drain is about to fill is not empty."""
@@ -110,12 +115,12 @@ class DisruptionController:
         self._unrecorded: set[str] = set()
         """Nodes with a pod event not yet written to their claim (no claim names them yet, or
         the write failed): tried again next pass."""
-        self._told: dict[tuple[str, str], float] = {}
+        self._blocked_events = EventSeries(
+            api, component=COMPONENT, interval=settings.blocked_event_interval, clock=self._clock
+        )
         self._running: asyncio.Task[None] | None = None
         self._moved: dict[str, float] = {}
         """Replacement claim -> when its predecessors' pods were all seen gone."""
-        self.states: dict[str, dict[str, int]] = {}
-        """Per pool: nodes by disruption state, for the NodePool status."""
 
     async def close(self) -> None:
         await cancel_and_wait(self._running)
@@ -136,7 +141,6 @@ class DisruptionController:
     async def tick(self) -> None:
         now = self._clock.now()
         claims = self._state.claims()
-        nodes = {ObjectMeta.of(n).name: n for n in self._state.nodes.store.values()}
         await self._track_pods(claims)
         policies = self._policies()
         await self._expire(claims, policies, now)
@@ -158,10 +162,9 @@ class DisruptionController:
             {f"{p}/{r}": n for (p, r), n in sorted(room.items()) if n < 1 << 20} or "unlimited",
         )
         await self._conditions(candidates)
-        self.states = _states(self._state.claims(), nodes, candidates)
         if self._running is not None and not self._running.done():
             return
-        command, why = self._decide(candidates, room, cluster)
+        command, why = methods.decide(candidates, room, cluster)
         if command is None and why:
             log.debug("disruption: no command; %s", "; ".join(f"{k}: {v}" for k, v in why.items()))
         await self._report_blocked(blocked, why, candidates, room)
@@ -251,21 +254,6 @@ class DisruptionController:
             if now - since < self._settings.nomination_window:
                 out[name] = f"replacement for {', '.join(old)}: nominated for their pods"
         return out
-
-    def _decide(
-        self, candidates: list[Candidate], room: dict[tuple[str, str], int], cluster: Cluster
-    ) -> tuple[Command | None, dict[str, str]]:
-        command = methods.emptiness(candidates, room)
-        if command is not None:
-            return command, {}
-        command, why = methods.drift(candidates, room, cluster)
-        if command is not None:
-            return command, why
-        command = methods.multi_node(candidates, room, cluster)
-        if command is not None:
-            return command, why
-        command, more = methods.single_node(candidates, room, cluster)
-        return command, {**why, **more}
 
     def _revalidate(
         self,
@@ -398,18 +386,12 @@ class DisruptionController:
                 for k, (v, r) in wanted.items()
             ):
                 continue
-            conditions = [x.to_k8s() for x in current.values()]
-            for kind, (status, reason) in wanted.items():
-                message = c.drifted or "" if kind == "Drifted" else ""
-                conditions = with_condition(
-                    conditions, kind, status=status, reason=reason, message=message
-                )
-            patch = {
-                "metadata": {"resourceVersion": c.claim.meta.resource_version},
-                "status": {"conditions": conditions},
-            }
+            changes = [
+                (kind, status, reason, c.drifted or "" if kind == "Drifted" else "")
+                for kind, (status, reason) in wanted.items()
+            ]
             try:
-                self._state.note(await self._api.patch_status(NODECLAIMS, c.name, patch))
+                await patch_claim_status(self._api, self._state, c.claim, {}, *changes)
             except _ERRORS as e:
                 log.debug("NodeClaim %s: conditions not written (%s); next pass", c.name, e)
 
@@ -431,31 +413,14 @@ class DisruptionController:
                 await self._blocked(c.claim.raw, c.node_name, message)
 
     async def _blocked(self, claim: JSON, node_name: str, message: str) -> None:
-        name = ObjectMeta.of(claim).name
-        now = time.monotonic()
-        key = (name, message)
-        if now - self._told.get(key, -1e18) < self._settings.blocked_event_interval:
-            return
-        if len(self._told) > 10_000:
-            self._told.clear()
-        self._told[key] = now
-        await self._claim_event(claim, "Normal", "DisruptionBlocked", message)
         node = self._state.nodes.store.get(("", node_name))
-        if node is not None:
-            await record_event(
-                self._api,
-                {**node, "apiVersion": "v1", "kind": "Node"},
-                type_="Normal",
-                reason="DisruptionBlocked",
-                message=message,
-                component=COMPONENT,
-            )
+        await disruption_blocked(self._blocked_events, claim, node, message, type_="Normal")
 
     async def _event(self, c: Candidate, type_: str, reason: str, message: str) -> None:
         await self._claim_event(c.claim.raw, type_, reason, message)
         await record_event(
             self._api,
-            {**c.node, "apiVersion": "v1", "kind": "Node"},
+            node_object(c.node),
             type_=type_,
             reason=reason,
             message=message,
@@ -509,26 +474,30 @@ def _room(
     }
 
 
-def _states(
-    claims: Mapping[str, NodeClaimView], nodes: Mapping[str, JSON], candidates: list[Candidate]
+def node_states(
+    claims: Mapping[str, NodeClaimView], nodes: Mapping[str, JSON]
 ) -> dict[str, dict[str, int]]:
-    """Per pool: nodes Disrupting, Drifted, Consolidatable, and the rest (Running)."""
-    by_name = {c.name: c for c in candidates}
+    """Per pool: its NodeClaims by lifecycle state (``launching`` to ``deleting``, each in
+    one), and of those how many are ``consolidatable`` and ``drifted`` (those conditions) and
+    how many ``disrupting`` (a command holds them, or their node has the disrupted taint)."""
     out: dict[str, dict[str, int]] = {}
     for claim in claims.values():
         if claim.pool is None:
             continue
-        counts = out.setdefault(
-            claim.pool, {"Disrupting": 0, "Drifted": 0, "Consolidatable": 0, "Running": 0}
-        )
-        node = nodes.get(claim.node_name) if claim.node_name else None
-        cand = by_name.get(claim.name)
-        if _disrupting(claim, node):
-            counts["Disrupting"] += 1
-        elif cand is not None and cand.drifted:
-            counts["Drifted"] += 1
-        elif cand is not None and cand.consolidatable:
-            counts["Consolidatable"] += 1
-        else:
-            counts["Running"] += 1
+        counts = out.setdefault(claim.pool, dict.fromkeys(NODE_STATES, 0))
+        counts[_LIFECYCLE[phase(claim)]] += 1
+        for kind in ("Consolidatable", "Drifted"):
+            if claim.is_true(kind):
+                counts[kind.lower()] += 1
+        if _disrupting(claim, nodes.get(claim.node_name) if claim.node_name else None):
+            counts["disrupting"] += 1
     return out
+
+
+_LIFECYCLE = {
+    "Launching": "launching",
+    "Launched": "launched",
+    "Registered": "registered",
+    "Initialized": "initialized",
+    "Terminating": "deleting",
+}

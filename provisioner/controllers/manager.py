@@ -20,7 +20,11 @@ from kube import Api, Event, LeaderElector, LeaderSettings, ObjectMeta
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.batching import Batcher
-from provisioner.controllers.disruption import DisruptionController, DisruptionSettings
+from provisioner.controllers.disruption import (
+    DisruptionController,
+    DisruptionSettings,
+    node_states,
+)
 from provisioner.controllers.lifecycle import Lifecycle
 from provisioner.controllers.nodepools import NodePoolController, PoolUsage, pool_of, pool_prices
 from provisioner.controllers.provisioning import Provisioning
@@ -217,7 +221,9 @@ class ProvisionerController:
             self._wake.clear()
             try:
                 await self.lifecycle.tick()
-                await self.pools.reconcile_all(self._usage())
+                nodes = {ObjectMeta.of(n).name: n for n in self.state.nodes.store.values()}
+                states = node_states(self.state.claims(), nodes)
+                await self.pools.reconcile_all(self._usage(), states)
             except Exception:
                 log.exception("reconcile pass failed")
             with contextlib.suppress(TimeoutError):

@@ -3,9 +3,9 @@
 Owns turning NodePool (and NodeClass) objects into the ``model.NodePool`` views the provisioning
 pass uses, and writing each pool's status: a ``Ready`` condition (``False`` with the bad field
 named when the pool is invalid or its NodeClass is missing, plus a Warning Event), the number
-of nodes, the capacity it holds against its limits, and what its launched nodes cost per
-hour (the columns `kubectl get nodepools` shows). An invalid pool is skipped; every other
-pool keeps being served.
+of nodes, the capacity it holds against its limits, what its launched nodes cost per hour
+(the columns `kubectl get nodepools` shows) and its NodeClaims by state (``nodesByState``).
+An invalid pool is skipped; every other pool keeps being served.
 """
 
 from __future__ import annotations
@@ -33,7 +33,15 @@ from provisioner.objects import (
 )
 from provisioner.resources import Resources
 
-__all__ = ["COMPONENT", "NodePoolController", "PoolUsage", "pool_prices", "usage_status"]
+__all__ = [
+    "COMPONENT",
+    "NODE_STATES",
+    "NodePoolController",
+    "PoolUsage",
+    "pool_prices",
+    "states_status",
+    "usage_status",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,18 @@ COMPONENT = "updraft-provisioner"
 
 PoolUsage = tuple[int, Resources, float]
 """Per pool: nodes (registered or in flight), their capacity, and dollars per hour."""
+
+LIFECYCLE_STATES = ("launching", "launched", "registered", "initialized", "deleting")
+"""Where each of a pool's NodeClaims is (each counts in one: the furthest it got)."""
+NODE_STATES = (*LIFECYCLE_STATES, "consolidatable", "drifted", "disrupting")
+"""``status.nodesByState``'s keys: the lifecycle states, then across them how many may be
+consolidated, have drifted, and are being taken away by a disruption command."""
+
+
+def states_status(counts: Mapping[str, int] | None) -> dict[str, int]:
+    """``status.nodesByState``: every state's count, 0 for the states no claim is in."""
+    counts = counts or {}
+    return {state: counts.get(state, 0) for state in NODE_STATES}
 
 
 def pool_prices(claims: Iterable[NodeClaimView]) -> dict[str, float]:
@@ -99,13 +119,20 @@ class NodePoolController:
         except InvalidFieldError as e:
             return e
 
-    async def reconcile_all(self, usage: Mapping[str, PoolUsage]) -> None:
-        """Write every pool's status; ``usage`` is (nodes, capacity, price) per pool name."""
+    async def reconcile_all(
+        self,
+        usage: Mapping[str, PoolUsage],
+        states: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> None:
+        """Write every pool's status; ``usage`` is (nodes, capacity, price) per pool name,
+        ``states`` its NodeClaims by state (``NODE_STATES``)."""
         for obj in list(self._state.nodepools.store.values()):
             name = ObjectMeta.of(obj).name
-            await self._reconcile(obj, usage.get(name, (0, Resources(), 0.0)))
+            await self._reconcile(
+                obj, usage.get(name, (0, Resources(), 0.0)), states_status((states or {}).get(name))
+            )
 
-    async def _reconcile(self, obj: JSON, usage: PoolUsage) -> None:
+    async def _reconcile(self, obj: JSON, usage: PoolUsage, states: dict[str, int]) -> None:
         meta = ObjectMeta.of(obj)
         name = meta.name
         generation = meta.generation
@@ -122,6 +149,7 @@ class NodePoolController:
             "message": message,
             "generation": generation,
             **usage_status(usage),
+            "nodesByState": states,
         }
         before = self._written.get(name)
         if before == wanted:
@@ -137,6 +165,7 @@ class NodePoolController:
         status: JSON = {
             "conditions": conditions,
             **usage_status(usage),
+            "nodesByState": states,
             "observedGeneration": generation,
         }
         try:

@@ -30,11 +30,12 @@ import aiohttp
 from kube import JSON, NODES, Api, ApiError, NotFoundError, ObjectMeta
 from provisioner.claims import NodeClaimView
 from provisioner.controllers.lifecycle import Lifecycle
+from provisioner.controllers.patching import patch_claim_status
 from provisioner.controllers.provisioning import create_claim
 from provisioner.controllers.state import ClusterState
 from provisioner.disruption.methods import Command
 from provisioner.errors import CommandAbandonedError
-from provisioner.objects import NODECLAIMS, disrupted_taints, with_condition
+from provisioner.objects import NODECLAIMS, disrupted_taints
 
 __all__ = [
     "COMMAND_ANNOTATION",
@@ -147,19 +148,9 @@ class Orchestrator:
         claim = self._state.claim(name)
         if claim is None:
             return
-        conditions = with_condition(
-            [c.to_k8s() for c in claim.conditions.values()],
-            "DisruptionReason",
-            status=status,
-            reason=reason,
-            message=message,
-        )
-        patch = {
-            "metadata": {"resourceVersion": claim.meta.resource_version},
-            "status": {"conditions": conditions},
-        }
+        change = ("DisruptionReason", status, reason, message)
         try:
-            self._state.note(await self._api.patch_status(NODECLAIMS, name, patch))
+            await patch_claim_status(self._api, self._state, claim, {}, change)
         except _ERRORS as e:
             log.info("NodeClaim %s: DisruptionReason not written (%s); next pass", name, e)
 

@@ -45,7 +45,11 @@ from provisioner.claims import NodeClaimView
 from provisioner.cloud.provider import CloudProvider
 from provisioner.controllers import metrics
 from provisioner.controllers.nodepools import COMPONENT
-from provisioner.controllers.patching import claim_object, patch_claim_status
+from provisioner.controllers.patching import (
+    claim_object,
+    disruption_blocked,
+    patch_claim_status,
+)
 from provisioner.controllers.state import ClusterState
 from provisioner.errors import InstanceNotFoundError, InvalidFieldError
 from provisioner.labels import DISRUPTED_TAINT, DO_NOT_DISRUPT
@@ -404,10 +408,7 @@ class Termination:
         )
 
     async def _blocked(self, claim: NodeClaimView, node: JSON, why: str) -> None:
-        for involved in (claim_object(claim), {**node, "apiVersion": "v1", "kind": "Node"}):
-            await self._events.record(
-                involved, type_="Warning", reason="DisruptionBlocked", message=why
-            )
+        await disruption_blocked(self._events, claim, node, why, type_="Warning")
 
     async def _delete_pod(
         self, claim: NodeClaimView, node: JSON, pod: JSON, deadline: datetime

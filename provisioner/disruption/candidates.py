@@ -133,11 +133,12 @@ def drift_of(
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
-def eviction_cost(pod: Mapping[str, Any]) -> float:
+def eviction_cost(pod: Mapping[str, Any], meta: ObjectMeta | None = None) -> float:
     """Karpenter's cost of evicting ``pod``: 1 + pod-deletion-cost / 2^27 + priority / 2^25,
-    clamped to [-10, 10] (the annotation and the priority shift it, a plain pod costs 1)."""
+    clamped to [-10, 10] (the annotation and the priority shift it, a plain pod costs 1).
+    ``meta``: the pod's, when the caller has read it already."""
     cost = 1.0
-    raw = ObjectMeta.of(pod).annotations.get(DELETION_COST)
+    raw = (meta or ObjectMeta.of(pod)).annotations.get(DELETION_COST)
     if raw is not None:
         # the ReplicaSet controller ignores a malformed cost too
         with contextlib.suppress(ValueError):
@@ -148,10 +149,10 @@ def eviction_cost(pod: Mapping[str, Any]) -> float:
     return min(10.0, max(-10.0, cost))
 
 
-def reschedulable(pod: Mapping[str, Any]) -> bool:
+def reschedulable(pod: Mapping[str, Any], meta: ObjectMeta | None = None) -> bool:
     """A pod disruption would move: running or pending, not terminating, not a DaemonSet's
     or a static (mirror) pod."""
-    meta = ObjectMeta.of(pod)
+    meta = meta or ObjectMeta.of(pod)
     if meta.deleting or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return False
     if "kubernetes.io/config.mirror" in meta.annotations:
@@ -159,8 +160,7 @@ def reschedulable(pod: Mapping[str, Any]) -> bool:
     return not any(o.kind in ("DaemonSet", "Node") for o in meta.owner_references)
 
 
-def _pdbs_of(pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    meta = ObjectMeta.of(pod)
+def _pdbs_of(meta: ObjectMeta, pdbs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     out = []
     for pdb in pdbs:
         pmeta = ObjectMeta.of(pdb)
@@ -175,13 +175,15 @@ def _pdbs_of(pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]]) -> list[
     return out
 
 
-def pod_blocker(pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]]) -> str | None:
+def pod_blocker(
+    pod: Mapping[str, Any], pdbs: Sequence[Mapping[str, Any]], meta: ObjectMeta | None = None
+) -> str | None:
     """Why evicting ``pod`` is not allowed now, or None."""
-    meta = ObjectMeta.of(pod)
+    meta = meta or ObjectMeta.of(pod)
     for key in DO_NOT_DISRUPT:
         if meta.annotations.get(key) == "true":
             return f"pod {meta.namespace}/{meta.name} has {key}: true"
-    mine = _pdbs_of(pod, pdbs)
+    mine = _pdbs_of(meta, pdbs) if pdbs else []
     if len(mine) > 1:
         names = ", ".join(sorted(ObjectMeta.of(p).name for p in mine))
         return f"pod {meta.namespace}/{meta.name} is under more than one PDB ({names})"
@@ -230,8 +232,11 @@ def find_candidates(
         if hit is not None:
             blocked.append(Blocked(name, node_name, f"node {node_name} has {hit}"))
             continue
-        moving = [p for p in pods_by_node.get(node_name, ()) if reschedulable(p)]
-        why = next((w for p in moving if (w := pod_blocker(p, pdbs)) is not None), None)
+        # Each pod's metadata read once: the helpers below would each read it again.
+        metas = [(p, ObjectMeta.of(p)) for p in pods_by_node.get(node_name, ())]
+        moving_metas = [(p, m) for p, m in metas if reschedulable(p, m)]
+        moving = [p for p, _ in moving_metas]
+        why = next((w for p, m in moving_metas if (w := pod_blocker(p, pdbs, m)) is not None), None)
         if why is not None:
             blocked.append(Blocked(name, node_name, why))
             continue
@@ -263,7 +268,7 @@ def find_candidates(
                     nodeclass_hash=nodeclass_hashes.get(pool, ""),
                 ),
                 created=_time(claim.meta.creation_timestamp) or now,
-                eviction_cost=sum(max(0.0, eviction_cost(p)) for p in moving),
+                eviction_cost=sum(max(0.0, eviction_cost(p, m)) for p, m in moving_metas),
             )
         )
     return candidates, blocked

@@ -2,7 +2,7 @@
 
 Owns ``Command`` (candidates, replacements, reason, method, savings), the ``Cluster`` a method
 asks the one simulation (``provisioner.scheduling.simulate``) about, and the methods, tried in
-this order by the controller (the first that yields a command wins):
+this order by ``decide`` (the first that yields a command wins):
 
 - ``emptiness``: every consolidatable candidate without a pod to move, within each pool's
   ``Empty`` budget, in one command;
@@ -16,11 +16,13 @@ this order by the controller (the first that yields a command wins):
 ``budget_blocks`` tells why a candidate no method may consider now is held by its budgets.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
-fits, none onto a node not Initialized yet, and at most one new NodeClaim is needed: none
-means DELETE, one means REPLACE if an option's worst-case launch price costs strictly less
-than the candidates together (its options are cut to the types that do). Nodes still inside
-consolidateAfter (``settling``) take no pods. A drift command must not move pods onto a node
-not Initialized yet either. Pure: no I/O.
+fits, none onto a node not Initialized yet, and at most one new NodeClaim is needed
+(single-node consolidation asks the simulation for one claim holding all of a node's free pods
+rather than several cheaper ones: a node is swapped for one node): none means DELETE, one
+means REPLACE if an option's worst-case launch price costs strictly less than the candidates
+together (its options are cut to the types that do). Nodes still inside consolidateAfter
+(``settling``) take no pods. A drift command must not move pods onto a node not Initialized
+yet either. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ __all__ = [
     "NoCommand",
     "budget_blocks",
     "consolidation",
+    "decide",
     "drift",
     "emptiness",
+    "moves",
     "multi_node",
     "single_node",
     "worst_case_price",
@@ -111,8 +115,11 @@ class Cluster:
         booting = {v.name for v in self.views if v.in_flight or not v.initialized}
         return next(((pod, node) for pod, node in result.placed if node in booting), None)
 
-    def without(self, candidates: Sequence[Candidate], *, settle: bool) -> SimulationResult:
-        """Where the candidates' pods would go with the candidates gone."""
+    def without(
+        self, candidates: Sequence[Candidate], *, settle: bool, one_claim: bool = False
+    ) -> SimulationResult:
+        """Where the candidates' pods would go with the candidates gone (``one_claim``: into
+        one new claim where the simulation can, as a consolidation launches one at most)."""
         gone = {c.node_name for c in candidates} | {c.name for c in candidates}
         views = []
         for view in self.views:
@@ -128,6 +135,7 @@ class Cluster:
             catalog=self.catalog,
             nodes=views,
             daemonsets=self.daemonsets,
+            one_claim=one_claim,
         )
 
 
@@ -181,7 +189,7 @@ def drift(
     )
     why: dict[str, str] = {}
     for c in _within_budget(drifted, room, DRIFTED):
-        result = cluster.without([c], settle=False)
+        result = _ask(cluster, [c], DRIFT)
         if result.unschedulable:
             pod, reason = result.unschedulable[0]
             why[c.name] = f"drifted, but pod {pod.key} would not fit anywhere: {reason}"
@@ -232,11 +240,27 @@ def worst_case_price(itype: InstanceType, requirements: Requirements) -> float |
     return max((o.price for o in admitted), default=None)
 
 
+def _ask(cluster: Cluster, candidates: Sequence[Candidate], method: str) -> SimulationResult:
+    """The simulation a method runs for ``candidates``. Consolidation keeps settling nodes
+    out. A single node whose pods the simulation would spread over several cheaper new nodes
+    can still be swapped for one holding them all; several nodes go together only onto what
+    the simulation packs them into (Karpenter's longest prefix with one new node)."""
+    if method == DRIFT:
+        return cluster.without(candidates, settle=False)
+    return cluster.without(candidates, settle=True, one_claim=method == SINGLE_NODE)
+
+
+def moves(cluster: Cluster, command: Command) -> SimulationResult:
+    """Where ``command``'s pods go: the simulation its method ran, run again (it is
+    deterministic), so a caller can carry the command out as decided."""
+    return _ask(cluster, command.candidates, command.method)
+
+
 def consolidation(
     cluster: Cluster, candidates: Sequence[Candidate], method: str
 ) -> Command | NoCommand:
     """The command removing ``candidates`` together, or why there is none."""
-    result = cluster.without(candidates, settle=True)
+    result = _ask(cluster, candidates, method)
     if result.unschedulable:
         pod, reason = result.unschedulable[0]
         return NoCommand(f"pod {pod.key} would not fit anywhere: {reason}")
@@ -298,3 +322,21 @@ def single_node(
             return found, why
         why[c.name] = str(found)
     return None, why
+
+
+def decide(
+    candidates: Sequence[Candidate], room: Room, cluster: Cluster
+) -> tuple[Command | None, dict[str, str]]:
+    """One disruption decision: the methods in order, the first command wins; why the
+    candidates tried (drift, single-node) could not go."""
+    command = emptiness(candidates, room)
+    if command is not None:
+        return command, {}
+    command, why = drift(candidates, room, cluster)
+    if command is not None:
+        return command, why
+    command = multi_node(candidates, room, cluster)
+    if command is not None:
+        return command, why
+    command, more = single_node(candidates, room, cluster)
+    return command, {**why, **more}

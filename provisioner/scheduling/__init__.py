@@ -7,7 +7,8 @@ clock, no I/O, no Kubernetes client.
 The API
 -------
 
-``simulate(pods, *, nodepools, catalog, nodes=(), daemonsets=()) -> SimulationResult``:
+``simulate(pods, *, nodepools, catalog, nodes=(), daemonsets=(), one_claim=False)``, a
+``SimulationResult``:
 
 - ``pods``: the pods to place (pending ones, or ones a disruption candidate would displace);
 - ``nodes``: the cluster as it is, one ``NodeView`` per existing node and in-flight NodeClaim,
@@ -15,7 +16,10 @@ The API
   pools' limits);
 - ``daemonsets``: daemonset pod templates (their requests are overhead on every new node they
   would land on);
-- ``nodepools`` and ``catalog``: what new claims may be made of.
+- ``nodepools`` and ``catalog``: what new claims may be made of;
+- ``one_claim``: the caller can launch one new claim only (a consolidation's replacement):
+  when the pass ends with several claims of one pool holding only free pods, they become one
+  claim of the cheapest type that holds them all, if a type does (``repack.merge``).
 
 ``SimulationResult`` says which pods go on which existing node (``placed``), the new claims
 (``new_claims``, each a ``NodeClaimPlan`` with every type that could host it, cheapest first)

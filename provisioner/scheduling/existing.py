@@ -49,10 +49,22 @@ class ExistingNode(Bin):
         self.taints = (
             node.taints if node.initialized else tuple(t for t in node.taints if t.key not in skip)
         )
-        used = Resources(pods=len(node.pods))
+        # Summed as plain integers: a node is built for every simulation (a disruption pass
+        # runs hundreds over the same nodes), and a Resources per pod adds up.
+        cpu = memory = eph = 0
+        count = len(node.pods)
+        extended = Resources()
         for pod in node.pods:
-            used += pod.requests
-            self.ports.extend(pod.host_ports)
+            requests = pod.requests
+            cpu += requests.cpu
+            memory += requests.memory
+            eph += requests.ephemeral_storage
+            count += requests.pods
+            if requests.extended:
+                extended += Resources(extended=requests.extended)
+            if pod.host_ports:
+                self.ports.extend(pod.host_ports)
+        used = Resources(cpu, memory, count, eph, extended.extended)
         self.used = used
         self.cpu, self.mem, self.pods, self.eph, self.ext = unpack(node.allocatable - used)
         self.zones = (node.zone,) if node.zone else ()

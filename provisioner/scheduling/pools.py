@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from provisioner.catalog import Catalog, InstanceType
 from provisioner.labels import WELL_KNOWN_LABELS, ZONE
 from provisioner.model import PREFER_NO_SCHEDULE, HostPort, NodePool, NodeView, Pod, untolerated
+from provisioner.requirements import Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.queue import Item
 
@@ -158,15 +159,32 @@ def daemon_lands(daemon: Pod, entry: Pool, itype: InstanceType | None) -> bool:
     return False
 
 
+_ALLOWED: dict[tuple[int, Requirements], tuple[tuple[InstanceType, ...], list[InstanceType]]] = {}
+"""(id of a catalog's type tuple, pool requirements) -> (that tuple, the types they allow).
+A disruption pass simulates hundreds of times over the same pools; the tuple is kept so its
+id cannot be reused while remembered."""
+_ALLOWED_MAX = 256
+
+
+def _allowed(types: tuple[InstanceType, ...], reqs: Requirements) -> list[InstanceType]:
+    key = (id(types), reqs)
+    hit = _ALLOWED.get(key)
+    if hit is not None and hit[0] is types:
+        return list(hit[1])
+    allowed = [t for t in types if t.requirements.conflict(reqs) is None]
+    if len(_ALLOWED) >= _ALLOWED_MAX:
+        _ALLOWED.clear()
+    _ALLOWED[key] = (types, allowed)
+    return list(allowed)
+
+
 def pools(nodepools: Sequence[NodePool], catalog: Catalog, daemonsets: Sequence[Pod]) -> list[Pool]:
     """The pools in the order new claims are tried: weight desc, then name."""
     ordered = sorted(nodepools, key=lambda p: (-p.weight, p.name))
     out: list[Pool] = []
     for i, pool in enumerate(ordered):
         reqs = pool.template_requirements()
-        types = [
-            t for t in catalog.instance_types(pool.kubelet) if t.requirements.conflict(reqs) is None
-        ]
+        types = _allowed(catalog.instance_types(pool.kubelet), reqs)
         entry = Pool(i, pool, types)
         entry.daemons = [d for d in daemonsets if daemon_lands(d, entry, None)]
         out.append(entry)

@@ -1,26 +1,31 @@
 """The repack pass: a pool's claims holding only free pods, packed again node by node.
 
-Owns ``repack``: after the pod-by-pod pass, the claims of one pool that hold only *free* pods
-(see ``Shape.free_in``: moving them changes nothing but cost) are packed again with ``packing``,
-and the new claims are returned when they cost less in total. Under a pool's limits the new
-claims must fit what the limits leave once the old claims' reservations are given back (and
-then reserve in their place). It must not touch pools with minValues (the pod-by-pod pass is
-what checks those), claims mixing free and constrained pods, existing nodes, or topology
-counts.
+Owns ``repack`` and ``merge``. ``repack``: after the pod-by-pod pass, the claims of one pool
+that hold only *free* pods (see ``Shape.free_in``: moving them changes nothing but cost) are
+packed again with ``packing``, and the new claims are returned when they cost less in total.
+Under a pool's limits the new claims must fit what the limits leave once the old claims'
+reservations are given back (and then reserve in their place). It must not touch pools with
+minValues (the pod-by-pod pass is what checks those), claims mixing free and constrained pods,
+existing nodes, or topology counts.
+
+``merge`` is for a caller that can launch one new claim only (a consolidation's
+replacement): several claims of one pool holding only free pods become one, the cheapest type
+that holds them all, when some type does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from provisioner.model import Pod
 from provisioner.requirements import Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.claims import PRICE_SLACK, NewClaim
 from provisioner.scheduling.offerings import Offerings
 from provisioner.scheduling.packing import MISSES, WIDTH, Box, Size, cover, unit_prices
-from provisioner.scheduling.pools import Pool
+from provisioner.scheduling.pools import Fit, Pool
 
-__all__ = ["BUDGET", "repack"]
+__all__ = ["BUDGET", "merge", "repack"]
 
 BUDGET = 4_000_000
 """Fill steps (estimated: claims x types tried x pods scanned per node) a repack may take.
@@ -74,17 +79,60 @@ def repack(
     targets = [frontier[box][0] for box, _ in best[1]]
     if not entry.limits_hold(targets, [b.reserved for b in claims]):
         return None
+    groups = [(frontier[box][0], [pods[i] for i in members]) for box, members in best[1]]
+    return _replace(entry, claims, reqs, groups, name=name, serial=serial)
+
+
+def merge(
+    entry: Pool, claims: Sequence[NewClaim], offers: Offerings, *, serial: int
+) -> NewClaim | None:
+    """One claim holding every pod of ``claims`` (the pool's own, all free), as the cheapest
+    type that holds them together, or None when no type of the pool does (or its limits do
+    not leave room). Whatever it costs against ``claims``: the caller can launch only one."""
+    if entry.min_values or len(claims) < 2:
+        return None
+    reason, reqs = offers.admit(entry.reqs, Requirements())
+    if reason is not None:
+        return None
+    pods = [p for b in claims for p in b.pods_placed]
+    total = Resources()
+    for p in pods:
+        total += p.requests
+    ext = dict(total.extended)
+    best: tuple[float, Fit] | None = None
+    for fit, price in offers.frontier(entry, reqs):
+        box = Box(price, fit.cpu, fit.mem, fit.pods, fit.eph, fit.ext or None)
+        if box.holds(total.cpu, total.memory, len(pods), total.ephemeral_storage, ext) and (
+            best is None or price < best[0]
+        ):
+            best = (price, fit)
+    if best is None or not entry.limits_hold([best[1]], [b.reserved for b in claims]):
+        return None
+    (claim,) = _replace(entry, claims, reqs, [(best[1], pods)], name=lambda: "", serial=serial)
+    return claim
+
+
+def _replace(
+    entry: Pool,
+    claims: Sequence[NewClaim],
+    reqs: Requirements,
+    groups: Sequence[tuple[Fit, Sequence[Pod]]],
+    *,
+    name: Callable[[], str],
+    serial: int,
+) -> list[NewClaim]:
+    """New claims of ``entry``, one per (target, pods) group, in place of ``claims``: their
+    reservations given back, their names reused first."""
     for b in claims:
         entry.release(b.reserved)
         b.reserved = {}
     names = [b.name for b in claims]
     fresh: list[NewClaim] = []
-    for index, (box, members) in enumerate(best[1]):
-        fit = frontier[box][0]
+    for index, (fit, members) in enumerate(groups):
         claim_name = names[index] if index < len(names) else name()
         claim = NewClaim(claim_name, serial + index, entry, reqs, fit)
         claim.reserved = entry.reserve({}, fit)
-        claim.pods_placed = [pods[i] for i in members]
+        claim.pods_placed = list(members)
         used = Resources()
         for p in claim.pods_placed:
             used += p.requests + Resources(pods=1)

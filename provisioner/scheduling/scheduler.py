@@ -25,7 +25,7 @@ from provisioner.scheduling.pools import Fit, Pool, offered_zones
 from provisioner.scheduling.pools import pools as make_pools
 from provisioner.scheduling.preferences import Attempt, ladder
 from provisioner.scheduling.queue import Backlog, Item
-from provisioner.scheduling.repack import repack
+from provisioner.scheduling.repack import merge, repack
 from provisioner.scheduling.results import NodeClaimPlan, SimulationResult, Verdict
 from provisioner.scheduling.shapes import Shape
 from provisioner.scheduling.topology import Topology
@@ -61,7 +61,9 @@ class Scheduler:
         nodes: Sequence[NodeView],
         daemonsets: Sequence[Pod],
         pending: Sequence[Pod],
+        one_claim: bool = False,
     ) -> None:
+        self.one_claim = one_claim
         self.pools: list[Pool] = make_pools(nodepools, catalog, daemonsets)
         self.prefer_taints = any(
             t.effect == PREFER_NO_SCHEDULE
@@ -355,6 +357,8 @@ class Scheduler:
             items = retry
         for entry in self.pools:
             self._repack(entry)
+        if self.one_claim:
+            self._merge()
         return self._result(failed)
 
     def _repack(self, entry: Pool) -> None:
@@ -369,6 +373,18 @@ class Scheduler:
         if fresh is not None:
             gone = {id(b) for b in mine}
             self.claims = [b for b in self.claims if id(b) not in gone] + fresh
+
+    def _merge(self) -> None:
+        opened = [b for b in self.claims if b.pods_placed]
+        if len(opened) < 2 or len({id(b.pool) for b in opened}) > 1:
+            return
+        if not all(b.free for b in opened):
+            return
+        one = merge(
+            opened[0].pool, opened, self.offers, serial=len(self.existing) + len(self.claims)
+        )
+        if one is not None:
+            self.claims = [one]
 
     def _result(self, failed: dict[str, str]) -> SimulationResult:
         placed: list[tuple[Pod, str]] = []
@@ -393,10 +409,18 @@ def simulate(
     catalog: Catalog,
     nodes: Sequence[NodeView] = (),
     daemonsets: Sequence[Pod] = (),
+    one_claim: bool = False,
 ) -> SimulationResult:
     """Schedule ``pods`` onto ``nodes`` and new NodeClaims from ``nodepools`` (see the package
-    docstring)."""
+    docstring). ``one_claim``: the caller can launch one new claim only (a consolidation's
+    replacement), so several claims holding only free pods of one pool become one when a type
+    of the pool holds them all."""
     scheduler = Scheduler(
-        nodepools=nodepools, catalog=catalog, nodes=nodes, daemonsets=daemonsets, pending=pods
+        nodepools=nodepools,
+        catalog=catalog,
+        nodes=nodes,
+        daemonsets=daemonsets,
+        pending=pods,
+        one_claim=one_claim,
     )
     return scheduler.run()

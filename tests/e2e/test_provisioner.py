@@ -431,7 +431,9 @@ async def test_pool_limits_cap_what_is_launched(tenant: Tenant) -> None:
     async def status_counted() -> JSON | None:
         obj = await tenant.api.get(NODEPOOLS, pool_name)
         status = obj.get("status") or {}
-        return obj if status.get("nodes") == len(nodes) else None
+        counted = status.get("nodes") == len(nodes)
+        by_state = status.get("nodesByState") or {}
+        return obj if counted and by_state.get("initialized") == len(nodes) else None
 
     obj = await eventually(status_counted, within=15, what="NodePool status counting its nodes")
     assert int(obj["status"]["resources"]["cpu"]) == cpus

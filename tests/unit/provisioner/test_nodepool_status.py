@@ -1,11 +1,15 @@
-"""What a NodePool's status says about its nodes: the count, capacity and $/h columns."""
+"""What a NodePool's status says about its nodes: the count, capacity and $/h columns, and
+its NodeClaims by state."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from provisioner.claims import NodeClaimView
-from provisioner.controllers.nodepools import pool_prices, usage_status
+from provisioner.controllers.disruption import node_states
+from provisioner.controllers.nodepools import NODE_STATES, pool_prices, states_status, usage_status
+from provisioner.controllers.orchestration import COMMAND_ANNOTATION
+from provisioner.labels import DISRUPTED_TAINT
 from provisioner.resources import Resources
 
 
@@ -51,3 +55,53 @@ def test_usage_status_fields() -> None:
     assert usage_status((0, Resources(), 0.0))["pricePerHour"] == "0"
     # Float noise never reaches the column.
     assert usage_status((3, Resources(), 0.1 + 0.2))["pricePerHour"] == "0.3"
+
+
+def _claim(name: str, pool: str, *true: str, **meta: Any) -> NodeClaimView:
+    return NodeClaimView.parse(
+        {
+            "metadata": {"name": name, "labels": {"updraft.io/nodepool": pool}, **meta},
+            "spec": {"nodeClassRef": {"group": "updraft.io", "kind": "NodeClass", "name": "k"}},
+            "status": {
+                "nodeName": name,
+                "conditions": [{"type": k, "status": "True"} for k in true],
+            },
+        }
+    )
+
+
+def test_nodes_by_state_counts_each_claim_once_by_lifecycle_and_across_for_disruption() -> None:
+    ready = ("Launched", "Registered", "Initialized")
+    claims = [
+        _claim("new", "general"),
+        _claim("up", "general", "Launched"),
+        _claim("reg", "general", "Launched", "Registered"),
+        _claim("idle", "general", *ready, "Consolidatable"),
+        _claim("old", "general", *ready, "Drifted"),
+        _claim("moving", "general", *ready, annotations={COMMAND_ANNOTATION: "c1"}),
+        _claim("tainted", "general", *ready),
+        _claim("gone", "general", *ready, deletionTimestamp="2026-01-01T00:00:00Z"),
+        _claim("gpu-1", "gpu", *ready),
+    ]
+    nodes = {
+        "tainted": {
+            "metadata": {"name": "tainted"},
+            "spec": {"taints": [{"key": DISRUPTED_TAINT, "effect": "NoSchedule"}]},
+        }
+    }
+    states = node_states({c.name: c for c in claims}, nodes)
+    assert states["general"] == {
+        "launching": 1,
+        "launched": 1,
+        "registered": 1,
+        "initialized": 4,
+        "deleting": 1,
+        "consolidatable": 1,
+        "drifted": 1,
+        "disrupting": 3,  # the command's candidate, the tainted node, the deleting claim
+    }
+    assert states["gpu"]["initialized"] == 1
+    # The status always carries every state, 0 for a pool with no claims at all.
+    assert states_status(None) == dict.fromkeys(NODE_STATES, 0)
+    assert states_status(states["gpu"])["initialized"] == 1
+    assert list(states_status(states["general"])) == list(NODE_STATES)

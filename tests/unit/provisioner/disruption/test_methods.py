@@ -213,3 +213,17 @@ def test_consolidation_does_not_count_on_an_in_flight_claim() -> None:
     )
     assert command is None
     assert f"would move to {spare}, not initialized yet" in why[lone]
+
+
+def test_a_node_whose_pods_would_split_over_cheaper_nodes_is_replaced_by_one() -> None:
+    """Two 1-cpu pods on an m5.2xlarge: the simulation alone would give each a c5.large,
+    two new nodes, which no consolidation can launch; one m5.xlarge holds both for half the
+    price, so single-node consolidation replaces the node with it."""
+    w = World(pools=[pool_json(types=["c5.large", "m5.large", "m5.xlarge", "m5.2xlarge"])])
+    big = w.node("m5.2xlarge", 2)
+    candidates, _ = w.candidates()
+    command, why = methods.single_node(candidates, unlimited(w), w.cluster())
+    assert command is not None, why
+    assert _names(command) == [big]
+    assert [r.instance_types[0].name for r in command.replacements] == ["m5.xlarge"]
+    assert round(command.savings, 3) == 0.192

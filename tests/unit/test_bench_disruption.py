@@ -1,0 +1,42 @@
+"""``bench.disruption`` runs end to end on a tiny cluster and reports what it promises.
+
+Run as `make bench` runs it (``python -m``, a subprocess: nothing imports ``bench``); no
+figure is asserted on, speed lives in the benchmark itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_disruption_bench_runs_tiny() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.disruption", "--nodes", "4", "--pods-per-node", "3",
+         "--repeat", "1"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    report = json.loads(out.stdout)
+    assert report["benchmark"] == "disruption"
+    assert report["nodes"] == 4
+    assert report["pods"] == 12
+    decision = report["decision"]
+    for key in ("baseline_cpu_ms", "first_pass_cpu_ms", "settled_pass_cpu_ms"):
+        assert decision[key] > 0
+    assert decision["first_command"]  # the wasteful cluster always has something to do
+    pools = [c["pool"] for c in report["cost"]]
+    assert pools == ["all-types-spot-and-on-demand", "c-m-r-on-demand"]
+    for cost in report["cost"]:
+        assert cost["commands"]
+        assert cost["price_after"] < cost["price_before"]
+        assert abs(cost["ratio_to_fresh"] - cost["price_after"] / cost["fresh_price"]) < 0.002
