@@ -816,3 +816,78 @@ async def test_deleting_a_managed_node_drains_it_through_its_nodeclaim(tenant: T
     (after,) = await tenant.running("api", 1)
     assert after["metadata"]["uid"] != pod["metadata"]["uid"]
     assert after["spec"]["nodeName"] != node
+
+
+# --- a pass launches every claim at once ----------------------------------------------------
+
+
+class RecordingApi(Api):
+    """The real API, with the order of NodeClaim and Event creates written down."""
+
+    def __init__(self, kube: client.ApiClient) -> None:
+        super().__init__(kube)
+        self.log: list[tuple[str, str]] = []
+        """("claim" | "nominated", "start" | "end"), in the order they happened."""
+        self.in_flight = 0
+        self.peak = 0
+
+    async def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        kind = ""
+        if resource == NODECLAIMS:
+            kind = "claim"
+        elif resource == EVENTS and obj.get("reason") == "Nominated":
+            kind = "nominated"
+        if not kind:
+            return await super().create(resource, obj, namespace)
+        self.log.append((kind, "start"))
+        if kind == "claim":
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().create(resource, obj, namespace)
+        finally:
+            if kind == "claim":
+                self.in_flight -= 1
+            self.log.append((kind, "end"))
+
+
+async def test_a_pass_creates_every_claim_before_it_tells_the_pods(
+    tenant: Tenant, kube: client.ApiClient
+) -> None:
+    # In-process, so the order of the controller's own API calls can be seen.
+    from provisioner.cloud.kwok import KwokProvider
+    from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
+
+    await tenant.create_nodeclass()
+    api = RecordingApi(kube)
+    settings = ProvisionerSettings(
+        batch_idle=1.0,
+        batch_max=5.0,
+        lease_namespace=tenant.namespace,
+        lease_name=tenant.lease,
+        identity=f"e2e-{tenant.id}",
+    )
+    controller = ProvisionerController(api, KwokProvider(api), settings)
+    controller.start()
+    try:
+        pool = tenant.pool_from_example("atonce")
+        pool_name = pool["metadata"]["name"]
+        await tenant.create_pool(pool)
+        await tenant.deployment("inflate", 12)
+
+        async def nominated() -> bool | None:
+            done = api.log.count(("nominated", "end"))
+            return True if done >= 12 else None
+
+        await eventually(nominated, within=90, what="12 Nominated Events posted")
+        claims = await tenant.claims(pool_name)
+    finally:
+        await controller.close()
+    assert len(claims) >= 2, "the pass needed a single claim: nothing to see"
+    # Up to the first Nominated Event, the first pass created all its claims, concurrently.
+    first_told = api.log.index(("nominated", "start"))
+    before = api.log[:first_told]
+    made = before.count(("claim", "end"))
+    assert made >= 2, f"Events before the pass's claims were all created: {api.log}"
+    assert before.count(("claim", "start")) == made
+    assert api.peak >= 2, "the claims of a pass were created one at a time"
