@@ -75,6 +75,8 @@ def cluster_views(
     views: list[NodeView] = []
     provider_ids: set[str] = set()
     names: set[str] = set()
+    claims = state.claims()
+    launched = {c.provider_id: c for c in claims.values() if c.provider_id}
     for node in state.nodes.store.values():
         meta, spec = ObjectMeta.of(node), node.get("spec") or {}
         names.add(meta.name)
@@ -82,11 +84,25 @@ def cluster_views(
             provider_ids.add(str(spec["providerID"]))
         if meta.deleting or spec.get("unschedulable"):
             continue
+        # A node of ours still coming up keeps its startup and unregistered taints until it is
+        # initialized; they will be gone when its pods run, so they must not send the pods
+        # it was launched for to yet another claim.
+        mine = launched.get(str(spec.get("providerID") or "")) or claims.get(meta.name)
         try:
-            views.append(node_view(node, by_node.get(meta.name, [])))
+            if mine is None:
+                views.append(node_view(node, by_node.get(meta.name, [])))
+            else:
+                views.append(
+                    node_view(
+                        node,
+                        by_node.get(meta.name, []),
+                        startup_taints=mine.startup_taints,
+                        initialized=mine.is_true("Initialized"),
+                    )
+                )
         except InvalidFieldError as e:
             log.warning("node %s left out of the simulation: %s", meta.name, e)
-    for name, claim in state.claims().items():
+    for name, claim in claims.items():
         if claim.meta.deleting:
             continue
         if claim.provider_id in provider_ids or claim.node_name in names:
