@@ -54,3 +54,30 @@ def test_startup_taints_need_not_be_tolerated() -> None:
     )
     [claim] = run([pod("p")], [pool]).new_claims
     assert [str(t) for t in claim.startup_taints] == ["node.cilium.io/agent-not-ready:NoExecute"]
+
+
+def test_a_booting_node_not_ready_yet_takes_pods_an_initialized_one_does_not() -> None:
+    """The node lifecycle controller taints a node not-ready until it is Ready; on a node of
+    ours still booting that is no reason to launch another one."""
+    pool = nodepool(requirements=[ON_DEMAND, types_in("c5.large")])
+    not_ready = (Taint("node.kubernetes.io/not-ready", "", "NoSchedule"),)
+    booting = NodeView(
+        name="default-abc",
+        labels={NODEPOOL: "default", ZONE: "us-east-1a"},
+        allocatable=Resources(cpu=3920, memory=14 * 2**30, pods=58),
+        capacity=Resources(cpu=4000, memory=16 * 2**30, pods=58),
+        initialized=False,
+        taints=not_ready,
+    )
+    result = run(pods("p", 3, "1", "1Gi"), [pool], nodes=[booting])
+    assert result.new_claims == ()
+    assert Counter(n for _, n in result.placed) == {"default-abc": 3}
+    broken = NodeView(
+        name="n1",
+        labels={ZONE: "us-east-1a"},
+        allocatable=booting.allocatable,
+        capacity=booting.capacity,
+        taints=not_ready,
+    )
+    result = run(pods("p", 3, "1", "1Gi"), [pool], nodes=[broken])
+    assert result.placed == ()
