@@ -81,7 +81,11 @@ once the old claims' reservations are given back. Skipped for pools with minValu
 pod-by-pod pass is what checks those) and when its work estimate (claims x types tried x pods
 scanned per node) is over a budget, as for 20k pods on burstable types holding one or two
 pods each (seconds of work for ~0.1 % measured). Claims mixing free and constrained pods
-keep their packing.
+keep their packing. Then (``repack.merge``) two such claims become one whenever the cheapest
+type holding both costs no more than the two: at equal $/h fewer, larger nodes (one
+daemonset overhead, one node to drain; 5 x 1 cpu on c/m/r is one c5.2xlarge, not two
+c5.large and a c5.xlarge), and under limits only when the merged node fits what the two
+reservations leave.
 
 Limits are never exceeded: opening a claim reserves its target's capacity (the largest option
 the claim can end with, since options never exceed the target) from the pool's remaining

@@ -25,7 +25,7 @@ from provisioner.scheduling.pools import Fit, Pool, offered_zones
 from provisioner.scheduling.pools import pools as make_pools
 from provisioner.scheduling.preferences import Attempt, ladder
 from provisioner.scheduling.queue import Backlog, Item
-from provisioner.scheduling.repack import repack
+from provisioner.scheduling.repack import merge, repack
 from provisioner.scheduling.results import NodeClaimPlan, SimulationResult, Verdict
 from provisioner.scheduling.shapes import Shape
 from provisioner.scheduling.topology import Topology
@@ -369,6 +369,11 @@ class Scheduler:
         if fresh is not None:
             gone = {id(b) for b in mine}
             self.claims = [b for b in self.claims if id(b) not in gone] + fresh
+            mine = fresh
+        fewer = merge(entry, mine, self.offers)
+        if fewer is not None:
+            gone = {id(b) for b in mine}
+            self.claims = [b for b in self.claims if id(b) not in gone] + fewer
 
     def _result(self, failed: dict[str, str]) -> SimulationResult:
         placed: list[tuple[Pod, str]] = []
