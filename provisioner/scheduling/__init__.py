@@ -87,6 +87,11 @@ daemonset overhead, one node to drain; 5 x 1 cpu on c/m/r is one c5.2xlarge, not
 c5.large and a c5.xlarge), and under limits only when the merged node fits what the two
 reservations leave.
 
+Zones: a claim whose pods leave it several zones is pinned, at the end of the pass, to the
+zone where its pool has the fewest nodes (existing ones and this pass's claims) among those
+where its cheapest option costs the least: at equal price the claims spread over the pool's
+zones instead of all landing in the first.
+
 Limits are never exceeded: opening a claim reserves its target's capacity (the largest option
 the claim can end with, since options never exceed the target) from the pool's remaining
 limits, which start from the limits minus the capacity of the pool's nodes and in-flight claims.

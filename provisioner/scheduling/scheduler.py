@@ -14,13 +14,13 @@ import math
 from collections.abc import Sequence
 
 from provisioner.catalog import Catalog
-from provisioner.labels import ZONE
+from provisioner.labels import NODEPOOL, ZONE
 from provisioner.model import PREFER_NO_SCHEDULE, NodePool, NodeView, Pod
 from provisioner.requirements import Requirement, Requirements
 from provisioner.scheduling.bins import Bin
-from provisioner.scheduling.claims import Lanes, NewClaim
+from provisioner.scheduling.claims import PRICE_SLACK, Lanes, NewClaim
 from provisioner.scheduling.existing import ExistingNode
-from provisioner.scheduling.offerings import Offerings, ports_conflict
+from provisioner.scheduling.offerings import Offerings, launch_zones, ports_conflict
 from provisioner.scheduling.pools import Fit, Pool, offered_zones
 from provisioner.scheduling.pools import pools as make_pools
 from provisioner.scheduling.preferences import Attempt, ladder
@@ -355,6 +355,7 @@ class Scheduler:
             items = retry
         for entry in self.pools:
             self._repack(entry)
+        self._spread_zones()
         return self._result(failed)
 
     def _repack(self, entry: Pool) -> None:
@@ -374,6 +375,38 @@ class Scheduler:
         if fewer is not None:
             gone = {id(b) for b in mine}
             self.claims = [b for b in self.claims if id(b) not in gone] + fewer
+
+    def _spread_zones(self) -> None:
+        """Pin each claim free to launch in several zones to the one where its pool has the
+        fewest nodes, among those where it costs the least: at equal price, spread for
+        availability rather than all in the first zone by name."""
+        counts: dict[tuple[str, str], int] = {}
+        for node in self.existing:
+            pool = node.labels.get(NODEPOOL)
+            if pool is not None and node.zones:
+                counts[(pool, node.zones[0])] = counts.get((pool, node.zones[0]), 0) + 1
+        for b in self.claims:
+            if not b.pods_placed:
+                continue
+            pool = b.pool.pool.name
+            zreq = b.reqs.find(ZONE)
+            pinned = zreq.single_value() if zreq is not None else None
+            if pinned is None:
+                cheapest = b.finalize(self.offers).instance_types[0]
+                by_zone = {}
+                for zone in launch_zones(b.reqs, cheapest):
+                    offering = cheapest.cheapest(b.reqs.add(Requirement.any_of(ZONE, (zone,))))
+                    if offering is not None:
+                        by_zone[zone] = offering.price
+                if not by_zone:
+                    continue
+                low = min(by_zone.values()) * (1 + PRICE_SLACK)
+                pinned = min(
+                    (z for z, price in by_zone.items() if price <= low),
+                    key=lambda z: (counts.get((pool, z), 0), z),
+                )
+                b.reqs = b.reqs.add(Requirement.any_of(ZONE, (pinned,)))
+            counts[(pool, pinned)] = counts.get((pool, pinned), 0) + 1
 
     def _result(self, failed: dict[str, str]) -> SimulationResult:
         placed: list[tuple[Pod, str]] = []
