@@ -111,7 +111,7 @@ def merge(entry: Pool, claims: Sequence[NewClaim], offers: Offerings) -> list[Ne
         return None
     # Smallest first: two small claims are the likeliest to share one node.
     alive = sorted(claims, key=lambda b: (b.used.cpu, b.used.memory, b.serial))
-    prices = {id(b): b.finalize(offers).price for b in alive}
+    prices = {id(b): next(b.options(offers))[1] for b in alive}
     merged = False
     i = 0
     while i < len(alive):

@@ -392,7 +392,7 @@ class Scheduler:
             zreq = b.reqs.find(ZONE)
             pinned = zreq.single_value() if zreq is not None else None
             if pinned is None:
-                cheapest = b.finalize(self.offers).instance_types[0]
+                cheapest = next(b.options(self.offers))[0].type
                 by_zone = {}
                 for zone in launch_zones(b.reqs, cheapest):
                     offering = cheapest.cheapest(b.reqs.add(Requirement.any_of(ZONE, (zone,))))
