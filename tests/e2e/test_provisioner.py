@@ -381,6 +381,47 @@ async def test_burst_of_five_gets_the_cheapest_packing_in_one_batch(tenant: Tena
     print(f"\n0->5 inflate: {len(nodes)} nodes, ${_cost(nodes):.3f}/h (cheapest {expected:.3f})")
 
 
+async def test_the_seed_burst_of_twelve_costs_the_optimum_in_one_pass(tenant: Tenant) -> None:
+    """12 x 1 cpu on c5.large/m5.large/m5.xlarge: 4 x m5.xlarge ($0.768/h) is the cheapest
+    packing, and the live cluster must end up there, from one batch, nothing launched twice."""
+    await tenant.create_nodeclass(zones=["us-east-1a", "us-east-1b", "us-east-1c"])
+    await tenant.start()
+    pool = tenant.pool_from_example("seed")
+    pool_name = pool["metadata"]["name"]
+    await tenant.create_pool(pool)
+    await tenant.deployment("inflate", 12)
+    await tenant.running("inflate", 12)
+    nodes = await tenant.nodes(pool_name)
+    claims = await tenant.claims(pool_name)
+    expected = _cheapest_packing(["c5.large", "m5.large", "m5.xlarge"], pods=12, cpu_millis=1000)
+    assert expected == pytest.approx(0.768)
+    assert _cost(nodes) == pytest.approx(expected)
+    assert len({c["metadata"]["annotations"][BATCH_ANNOTATION] for c in claims}) == 1
+    assert {c["metadata"]["name"] for c in claims} == {n["metadata"]["name"] for n in nodes}
+    # Nothing ties these pods to a zone: the nodes are spread over the NodeClass's zones.
+    zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}
+    assert zones == {"us-east-1a", "us-east-1b", "us-east-1c"}
+
+
+async def test_five_pods_on_the_c_m_r_families_get_one_node(tenant: Tenant) -> None:
+    """Two c5.large and a c5.xlarge cost what one c5.2xlarge costs: the tie goes to one node."""
+    await tenant.create_nodeclass()
+    await tenant.start()
+    pool = tenant.pool_from_example("cmr")
+    pool["spec"]["template"]["spec"]["requirements"] = [
+        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m", "r"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+    ]
+    pool_name = pool["metadata"]["name"]
+    await tenant.create_pool(pool)
+    await tenant.deployment("inflate", 5)
+    pods = await tenant.running("inflate", 5)
+    nodes = await tenant.nodes(pool_name)
+    assert len(nodes) == 1
+    assert {p["spec"]["nodeName"] for p in pods} == {nodes[0]["metadata"]["name"]}
+
+
 # --- 3. limits are never exceeded ---------------------------------------------------------------
 
 
