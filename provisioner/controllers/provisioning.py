@@ -32,6 +32,7 @@ from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
 from provisioner.model import KubeletConfig, NodePool, NodeView, Pod
 from provisioner.objects import (
+    API_VERSION,
     NODECLAIMS,
     claim_view,
     is_provisionable,
@@ -155,6 +156,16 @@ async def create_claim(
     return name
 
 
+def _left_out_by_limits(result: SimulationResult, pools: Mapping[str, JSON]) -> dict[str, int]:
+    """Per NodePool, how many pods of the pass only its limits kept from a new node."""
+    out: dict[str, int] = {}
+    for _, reason in result.unschedulable:
+        for name in pools:
+            if f"nodepool {name!r}: nodepool limits" in reason:
+                out[name] = out.get(name, 0) + 1
+    return out
+
+
 class Provisioning:
     def __init__(
         self,
@@ -244,6 +255,16 @@ class Provisioning:
                         f"no NodePool can run this pod: {reason}",
                     )
                 )
+        for name, left_out in _left_out_by_limits(result, by_pool).items():
+            pool_obj = by_pool[name]
+            told.append(
+                self._told.record(
+                    {**pool_obj, "apiVersion": API_VERSION, "kind": "NodePool"},
+                    type_="Warning",
+                    reason="LimitReached",
+                    message=f"limits left {left_out} pending pods without a node",
+                )
+            )
         await bounded(told)
         return result
 

@@ -483,6 +483,22 @@ async def test_pool_limits_cap_what_is_launched(tenant: Tenant) -> None:
 
     await eventually(more_refused, within=60, what="every new pod refused for the limit")
     assert {c["metadata"]["name"] for c in await tenant.claims(pool_name)} == claims_before
+    waiting = [p for p in await tenant.pods("inflate") if not p["spec"].get("nodeName")]
+
+    async def pool_told() -> JSON | None:
+        items, _ = await tenant.api.list(EVENTS, "default")
+        for event in items:
+            if (
+                event["involvedObject"].get("name") == pool_name
+                and event.get("reason") == "LimitReached"
+                and event["message"] == f"limits left {len(waiting)} pending pods without a node"
+            ):
+                return dict(event)
+        return None
+
+    event = await eventually(pool_told, within=30, what="the NodePool's LimitReached Event")
+    assert event["type"] == "Warning"
+    assert event["involvedObject"]["kind"] == "NodePool"
 
 
 # --- 2. the right pool for a pod, and a pod no pool can fit -------------------------------------
