@@ -21,6 +21,7 @@ __all__ = [
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
     "NODES_DISRUPTED",
+    "PASS_DURATION",
     "PENDING_PODS",
     "REGISTRY",
     "SCHEDULING_DURATION",
@@ -38,6 +39,12 @@ SCHEDULING_DURATION = Histogram(
     "updraft_provisioner_scheduling_duration_seconds",
     "Seconds one provisioning pass spent simulating scheduling.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+PASS_DURATION = Histogram(
+    "updraft_provisioner_pass_duration_seconds",
+    "Seconds from a batch's close to the last NodeClaim of its pass created (Events after).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
     registry=REGISTRY,
 )
 NODECLAIMS = Gauge(

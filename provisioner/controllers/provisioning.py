@@ -18,7 +18,8 @@ import random
 import string
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TypeVar
 
 import aiohttp
 
@@ -31,6 +32,7 @@ from provisioner.controllers.state import ClusterState
 from provisioner.errors import InvalidFieldError
 from provisioner.model import KubeletConfig, NodePool, NodeView, Pod
 from provisioner.objects import (
+    API_VERSION,
     NODECLAIMS,
     claim_view,
     is_provisionable,
@@ -46,6 +48,23 @@ __all__ = ["Provisioning", "cluster_views", "create_claim", "daemonset_pods"]
 log = logging.getLogger(__name__)
 
 _SUFFIX = string.ascii_lowercase + string.digits
+CONCURRENCY = 32
+"""API calls one pass has in flight at once (NodeClaim creates, then Events): enough that 300
+pods' worth takes a few round trips, few enough to stay well inside the client's connection
+pool and the apiserver's default max-requests-inflight of 400."""
+
+T = TypeVar("T")
+
+
+async def bounded(calls: Iterable[Awaitable[T]], limit: int = CONCURRENCY) -> list[T]:
+    """Await ``calls`` with at most ``limit`` in flight; their results, in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
 def cluster_views(
@@ -122,9 +141,10 @@ async def create_claim(
     pool: JSON,
     batch: str,
     annotations: Mapping[str, str] | None = None,
+    launch: bool = True,
 ) -> str:
-    """Create the NodeClaim of ``plan`` (a fresh name in its pool) and start its launch; its
-    name. API errors propagate: nothing was created then."""
+    """Create the NodeClaim of ``plan`` (a fresh name in its pool) and, with ``launch``, start
+    its launch; its name. API errors propagate: nothing was created then."""
     suffix = "".join(random.choices(_SUFFIX, k=5))
     name = f"{plan.nodepool}-{suffix}"
     nodeclass = state.nodeclass(nodeclass_name(pool))
@@ -133,9 +153,19 @@ async def create_claim(
     )
     made = await api.create(NODECLAIMS, claim)
     view = state.note(made)
-    if view is not None:
+    if view is not None and launch:
         lifecycle.launch_soon(view)
     return name
+
+
+def _left_out_by_limits(result: SimulationResult, pools: Mapping[str, JSON]) -> dict[str, int]:
+    """Per NodePool, how many pods of the pass only its limits kept from a new node."""
+    out: dict[str, int] = {}
+    for _, reason in result.unschedulable:
+        for name in pools:
+            if f"nodepool {name!r}: nodepool limits" in reason:
+                out[name] = out.get(name, 0) + 1
+    return out
 
 
 class Provisioning:
@@ -163,6 +193,7 @@ class Provisioning:
 
     async def run_pass(self) -> SimulationResult | None:
         """Provision for the pods pending now; returns what the simulation decided."""
+        began = time.perf_counter()
         raw = self.pending()
         metrics.PENDING_PODS.set(len(raw))
         if not raw:
@@ -192,52 +223,75 @@ class Provisioning:
         metrics.SCHEDULING_DURATION.observe(time.perf_counter() - started)
         batch = uuid.uuid4().hex[:12]
         by_pool = {p.name: obj for p, obj in pools}
-        created = 0
-        for plan in result.new_claims:
-            try:
-                name = await create_claim(
-                    self._api,
-                    self._state,
-                    self._lifecycle,
-                    plan,
-                    pool=by_pool[plan.nodepool],
-                    batch=batch,
-                )
-            except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
-                log.warning("cannot create NodeClaim for pool %s: %s", plan.nodepool, e)
+        # Every claim of the pass at once: one at a time, kube-scheduler fills the first
+        # nodes with whatever is pending before the rest exist, and the plan no longer holds.
+        names = await bounded(
+            self._create(plan, pool=by_pool[plan.nodepool], batch=batch)
+            for plan in result.new_claims
+        )
+        metrics.PASS_DURATION.observe(time.perf_counter() - began)
+        # Launched after the creates, whose API calls they would otherwise compete with.
+        for name in names:
+            view = self._state.claim(name) if name else None
+            if view is not None:
+                self._lifecycle.launch_soon(view)
+        created = sum(1 for name in names if name)
+        metrics.BATCHES.labels("created" if created else "none").inc()
+        told: list[Awaitable[None]] = []
+        for plan, name in zip(result.new_claims, names, strict=True):
+            if not name:
                 continue
-            created += 1
-            metrics.NODECLAIMS_CREATED.labels(plan.nodepool).inc()
-            options = ", ".join(t.name for t in plan.instance_types[:5])
-            log.info(
-                "NodeClaim %s for %d pods (batch %s): %s at $%g/h (options %s)",
-                name,
-                len(plan.pods),
-                batch,
-                plan.instance_types[0].name,
-                plan.price,
-                options,
-            )
+            message = f"pod should schedule on NodeClaim {name} ({plan.instance_types[0].name})"
             for pod in plan.pods:
                 nominated = objects.get(pod.uid or pod.key)
                 if nominated is not None:
-                    await self._tell(
-                        nominated,
-                        "Normal",
-                        "Nominated",
-                        f"pod should schedule on NodeClaim {name} ({plan.instance_types[0].name})",
-                    )
-        metrics.BATCHES.labels("created" if created else "none").inc()
+                    told.append(self._tell(nominated, "Normal", "Nominated", message))
         for pod, reason in result.unschedulable:
             stuck = objects.get(pod.uid or pod.key)
             if stuck is not None:
-                await self._tell(
-                    stuck,
-                    "Warning",
-                    "FailedProvisioning",
-                    f"no NodePool can run this pod: {reason}",
+                told.append(
+                    self._tell(
+                        stuck,
+                        "Warning",
+                        "FailedProvisioning",
+                        f"no NodePool can run this pod: {reason}",
+                    )
                 )
+        for name, left_out in _left_out_by_limits(result, by_pool).items():
+            pool_obj = by_pool[name]
+            told.append(
+                self._told.record(
+                    {**pool_obj, "apiVersion": API_VERSION, "kind": "NodePool"},
+                    type_="Warning",
+                    reason="LimitReached",
+                    message=f"limits left {left_out} pending pods without a node",
+                )
+            )
+        await bounded(told)
         return result
+
+    async def _create(self, plan: NodeClaimPlan, *, pool: JSON, batch: str) -> str:
+        """Create and start launching ``plan``'s NodeClaim; its name, or "" when the API
+        refused (logged; the pods stay pending and the next pass tries again)."""
+        try:
+            name = await create_claim(
+                self._api, self._state, self._lifecycle, plan, pool=pool, batch=batch, launch=False
+            )
+        except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            log.warning("cannot create NodeClaim for pool %s: %s", plan.nodepool, e)
+            return ""
+        metrics.NODECLAIMS_CREATED.labels(plan.nodepool).inc()
+        options = ", ".join(t.name for t in plan.instance_types[:5])
+        log.info(
+            "NodeClaim %s for %d pods (batch %s): %s at $%g/h (options %s)",
+            name,
+            len(plan.pods),
+            batch,
+            plan.instance_types[0].name,
+            plan.price,
+            options,
+        )
+        return name
 
     async def _tell(self, pod: JSON, type_: str, reason: str, message: str) -> None:
         await self._told.record(

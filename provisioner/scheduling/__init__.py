@@ -19,7 +19,7 @@ The API
 - ``nodepools`` and ``catalog``: what new claims may be made of;
 - ``one_claim``: the caller can launch one new claim only (a consolidation's replacement):
   when the pass ends with several claims of one pool holding only free pods, they become one
-  claim of the cheapest type that holds them all, if a type does (``repack.merge``).
+  claim of the cheapest type that holds them all, if a type does (``repack.into_one``).
 
 ``SimulationResult`` says which pods go on which existing node (``placed``), the new claims
 (``new_claims``, each a ``NodeClaimPlan`` with every type that could host it, cheapest first)
@@ -85,7 +85,16 @@ once the old claims' reservations are given back. Skipped for pools with minValu
 pod-by-pod pass is what checks those) and when its work estimate (claims x types tried x pods
 scanned per node) is over a budget, as for 20k pods on burstable types holding one or two
 pods each (seconds of work for ~0.1 % measured). Claims mixing free and constrained pods
-keep their packing.
+keep their packing. Then (``repack.coalesce``) two such claims become one whenever the cheapest
+type holding both costs no more than the two: at equal $/h fewer, larger nodes (one
+daemonset overhead, one node to drain; 5 x 1 cpu on c/m/r is one c5.2xlarge, not two
+c5.large and a c5.xlarge), and under limits only when the merged node fits what the two
+reservations leave.
+
+Zones: a claim whose pods leave it several zones is pinned, at the end of the pass, to the
+zone where its pool has the fewest nodes (existing ones and this pass's claims) among those
+where its cheapest option costs the least: at equal price the claims spread over the pool's
+zones instead of all landing in the first.
 
 Limits are never exceeded: opening a claim reserves its target's capacity (the largest option
 the claim can end with, since options never exceed the target) from the pool's remaining

@@ -10,6 +10,7 @@ cheapest first). It must not choose which claim a pod tries: that is the schedul
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from provisioner.labels import ZONE
 from provisioner.requirements import Requirement, Requirements
@@ -196,31 +197,29 @@ class NewClaim(Bin):
                 return found[1] - now, fit
             start = found[0] + 1
 
-    def finalize(self, offers: Offerings) -> NodeClaimPlan:
-        """The plan: every compatible type that holds what was packed (within the reservation
-        and clashing with no host port), cheapest first."""
-        entry = self.pool
+    def options(self, offers: Offerings) -> Iterator[tuple[Fit, float]]:
+        """Every compatible type that holds what was packed (within the reservation and
+        clashing with no host port), with its price, cheapest first."""
         used = self.used
         ucpu, umem, upods, ueph = used.cpu, used.memory, used.pods, used.ephemeral_storage
-        options = [
-            (fit, price)
-            for fit, price in offers.priced(entry, self.reqs)
-            if fit.cpu >= ucpu and fit.mem >= umem and fit.pods >= upods and fit.eph >= ueph
-        ]
-        if used.extended:
-            options = [
-                (f, p) for f, p in options if all(f.ext.get(k, 0) >= v for k, v in used.extended)
-            ]
-        if self.reserved:
-            options = [
-                (f, p)
-                for f, p in options
-                if all((1 if n == "nodes" else f.cap.get(n)) <= v for n, v in self.reserved.items())
-            ]
-        if self.pod_ports:
-            options = [
-                (f, p) for f, p in options if ports_conflict(f.ports, self.pod_ports) is None
-            ]
+        for fit, price in offers.priced(self.pool, self.reqs):
+            if fit.cpu < ucpu or fit.mem < umem or fit.pods < upods or fit.eph < ueph:
+                continue
+            if used.extended and not all(fit.ext.get(k, 0) >= v for k, v in used.extended):
+                continue
+            if self.reserved and not all(
+                (1 if n == "nodes" else fit.cap.get(n)) <= v for n, v in self.reserved.items()
+            ):
+                continue
+            if self.pod_ports and ports_conflict(fit.ports, self.pod_ports) is not None:
+                continue
+            yield fit, price
+
+    def finalize(self, offers: Offerings) -> NodeClaimPlan:
+        """The plan: every option (``options``), cheapest first."""
+        entry = self.pool
+        used = self.used
+        options = list(self.options(offers))
         cheapest, price = options[0]
         return NodeClaimPlan(
             name=self.name,

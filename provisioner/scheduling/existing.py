@@ -25,15 +25,15 @@ UNREGISTERED_TAINT = "karpenter.sh/unregistered"
 by the time the pod could run, so an uninitialized node does not count it."""
 EPHEMERAL_TAINTS = frozenset(
     {
-        UNREGISTERED_TAINT,
         "node.kubernetes.io/not-ready",
         "node.kubernetes.io/unreachable",
+        "node.kubernetes.io/network-unavailable",
         "node.cloudprovider.kubernetes.io/uninitialized",
     }
 )
-"""Taints a booting node carries until it is Ready (the apiserver's TaintNodesByCondition
-puts not-ready on every new Node): not held against pods on an uninitialized node, else the
-simulation would launch a second node for pods already meant for it (Karpenter's list)."""
+"""Taints the node lifecycle controller and cloud controllers put on a node until it is Ready
+(Karpenter's "known ephemeral taints"): on a node still booting they are not held against
+pods, or every pass until it is Ready launches another node for the pods it was made for."""
 
 # Plain globals: reading an enum member off its class costs several times a global lookup.
 _OK, _TRANSIENT, _PERMANENT = Verdict.OK, Verdict.TRANSIENT, Verdict.PERMANENT
@@ -45,7 +45,7 @@ class ExistingNode(Bin):
     def __init__(self, node: NodeView, serial: int) -> None:
         super().__init__(node.name, serial)
         self.labels: Mapping[str, str] = node.labels
-        skip = {t.key for t in node.startup_taints} | EPHEMERAL_TAINTS
+        skip = {t.key for t in node.startup_taints} | {UNREGISTERED_TAINT} | EPHEMERAL_TAINTS
         self.taints = (
             node.taints if node.initialized else tuple(t for t in node.taints if t.key not in skip)
         )

@@ -1,14 +1,18 @@
 """The repack pass: a pool's claims holding only free pods, packed again node by node.
 
-Owns ``repack`` and ``merge``. ``repack``: after the pod-by-pod pass, the claims of one pool
-that hold only *free* pods (see ``Shape.free_in``: moving them changes nothing but cost) are
-packed again with ``packing``, and the new claims are returned when they cost less in total.
+Owns ``repack``, ``coalesce`` and ``into_one``. ``repack``: after the pod-by-pod pass, the
+claims of one pool that hold only *free* pods (see ``Shape.free_in``: moving them changes
+nothing but cost) are packed again with ``packing``, and the new claims are returned when they
+cost less in total.
 Under a pool's limits the new claims must fit what the limits leave once the old claims'
 reservations are given back (and then reserve in their place). It must not touch pools with
 minValues (the pod-by-pod pass is what checks those), claims mixing free and constrained pods,
 existing nodes, or topology counts.
 
-``merge`` is for a caller that can launch one new claim only (a consolidation's
+``coalesce``: two such claims become one whenever the cheapest type holding both costs no
+more than the two (fewer, larger nodes at equal $/h).
+
+``into_one`` is for a caller that can launch one new claim only (a consolidation's
 replacement): several claims of one pool holding only free pods become one, the cheapest type
 that holds them all, when some type does.
 """
@@ -21,11 +25,11 @@ from provisioner.model import Pod
 from provisioner.requirements import Requirements
 from provisioner.resources import Resources
 from provisioner.scheduling.claims import PRICE_SLACK, NewClaim
-from provisioner.scheduling.offerings import Offerings
+from provisioner.scheduling.offerings import Offerings, holding
 from provisioner.scheduling.packing import MISSES, WIDTH, Box, Size, cover, unit_prices
 from provisioner.scheduling.pools import Fit, Pool
 
-__all__ = ["BUDGET", "merge", "repack"]
+__all__ = ["BUDGET", "MERGE_TRIES", "coalesce", "into_one", "repack"]
 
 BUDGET = 4_000_000
 """Fill steps (estimated: claims x types tried x pods scanned per node) a repack may take.
@@ -83,7 +87,7 @@ def repack(
     return _replace(entry, claims, reqs, groups, name=name, serial=serial)
 
 
-def merge(
+def into_one(
     entry: Pool, claims: Sequence[NewClaim], offers: Offerings, *, serial: int
 ) -> NewClaim | None:
     """One claim holding every pod of ``claims`` (the pool's own, all free), as the cheapest
@@ -139,3 +143,60 @@ def _replace(
         claim.used = used
         fresh.append(claim)
     return fresh
+
+
+MERGE_TRIES = 32
+"""Partners tried per claim by ``coalesce``: bounds its work at claims x 32 frontier scans, so a
+pass with thousands of claims pays milliseconds for it."""
+
+
+def coalesce(entry: Pool, claims: Sequence[NewClaim], offers: Offerings) -> list[NewClaim] | None:
+    """Fewer, larger claims for the same price: two of ``claims`` (the pool's own, all free)
+    become one when the cheapest type holding both costs no more than the two together.
+
+    At equal $/h one node beats two (one daemonset overhead, one node to drain, less churn),
+    and under limits its capacity counts once: the merged claim must fit what the two
+    reservations leave. None when nothing merged (and for pools with minValues, whose check
+    follows the pod-by-pod pass).
+    """
+    if entry.min_values or len(claims) < 2:
+        return None
+    # Smallest first: two small claims are the likeliest to share one node.
+    alive = sorted(claims, key=lambda b: (b.used.cpu, b.used.memory, b.serial))
+    prices = {id(b): next(b.options(offers))[1] for b in alive}
+    merged = False
+    i = 0
+    while i < len(alive):
+        a = alive[i]
+        frontier = offers.frontier(entry, a.reqs)
+        partner = None
+        for b in alive[i + 1 : i + 1 + MERGE_TRIES]:
+            if b.reqs != a.reqs:
+                continue
+            u = a.used + b.used
+            budget = (prices[id(a)] + prices[id(b)]) * (1 + PRICE_SLACK)
+            found = holding(
+                frontier, u.cpu, u.memory, u.pods, u.ephemeral_storage, u.extended, 0, budget
+            )
+            if found is None:
+                continue
+            fit, price = frontier[found[0]]
+            if entry.limits_hold([fit], [a.reserved, b.reserved]):
+                partner = (b, fit, price)
+                break
+        if partner is None:
+            i += 1
+            continue
+        b, fit, price = partner
+        entry.release(a.reserved)
+        entry.release(b.reserved)
+        claim = NewClaim(a.name, a.serial, entry, a.reqs, fit)
+        claim.reserved = entry.reserve({}, fit)
+        claim.pods_placed = [*a.pods_placed, *b.pods_placed]
+        claim.used = a.used + b.used
+        claim.zones = a.zones
+        prices[id(claim)] = price
+        alive[i] = claim
+        alive.remove(b)
+        merged = True  # and try the merged claim again: it may take a third
+    return alive if merged else None

@@ -14,18 +14,18 @@ import math
 from collections.abc import Sequence
 
 from provisioner.catalog import Catalog
-from provisioner.labels import ZONE
+from provisioner.labels import NODEPOOL, ZONE
 from provisioner.model import PREFER_NO_SCHEDULE, NodePool, NodeView, Pod
 from provisioner.requirements import Requirement, Requirements
 from provisioner.scheduling.bins import Bin
-from provisioner.scheduling.claims import Lanes, NewClaim
+from provisioner.scheduling.claims import PRICE_SLACK, Lanes, NewClaim
 from provisioner.scheduling.existing import ExistingNode
-from provisioner.scheduling.offerings import Offerings, ports_conflict
+from provisioner.scheduling.offerings import Offerings, launch_zones, ports_conflict
 from provisioner.scheduling.pools import Fit, Pool, offered_zones
 from provisioner.scheduling.pools import pools as make_pools
 from provisioner.scheduling.preferences import Attempt, ladder
 from provisioner.scheduling.queue import Backlog, Item
-from provisioner.scheduling.repack import merge, repack
+from provisioner.scheduling.repack import coalesce, into_one, repack
 from provisioner.scheduling.results import NodeClaimPlan, SimulationResult, Verdict
 from provisioner.scheduling.shapes import Shape
 from provisioner.scheduling.topology import Topology
@@ -358,7 +358,8 @@ class Scheduler:
         for entry in self.pools:
             self._repack(entry)
         if self.one_claim:
-            self._merge()
+            self._into_one()
+        self._spread_zones()
         return self._result(failed)
 
     def _repack(self, entry: Pool) -> None:
@@ -373,14 +374,51 @@ class Scheduler:
         if fresh is not None:
             gone = {id(b) for b in mine}
             self.claims = [b for b in self.claims if id(b) not in gone] + fresh
+            mine = fresh
+        fewer = coalesce(entry, mine, self.offers)
+        if fewer is not None:
+            gone = {id(b) for b in mine}
+            self.claims = [b for b in self.claims if id(b) not in gone] + fewer
 
-    def _merge(self) -> None:
+    def _spread_zones(self) -> None:
+        """Pin each claim free to launch in several zones to the one where its pool has the
+        fewest nodes, among those where it costs the least: at equal price, spread for
+        availability rather than all in the first zone by name."""
+        counts: dict[tuple[str, str], int] = {}
+        for node in self.existing:
+            pool = node.labels.get(NODEPOOL)
+            if pool is not None and node.zones:
+                counts[(pool, node.zones[0])] = counts.get((pool, node.zones[0]), 0) + 1
+        for b in self.claims:
+            if not b.pods_placed:
+                continue
+            pool = b.pool.pool.name
+            zreq = b.reqs.find(ZONE)
+            pinned = zreq.single_value() if zreq is not None else None
+            if pinned is None:
+                cheapest = next(b.options(self.offers))[0].type
+                by_zone = {}
+                for zone in launch_zones(b.reqs, cheapest):
+                    offering = cheapest.cheapest(b.reqs.add(Requirement.any_of(ZONE, (zone,))))
+                    if offering is not None:
+                        by_zone[zone] = offering.price
+                if not by_zone:
+                    continue
+                low = min(by_zone.values()) * (1 + PRICE_SLACK)
+                pinned = min(
+                    (z for z, price in by_zone.items() if price <= low),
+                    key=lambda z: (counts.get((pool, z), 0), z),
+                )
+                b.reqs = b.reqs.add(Requirement.any_of(ZONE, (pinned,)))
+            counts[(pool, pinned)] = counts.get((pool, pinned), 0) + 1
+
+    def _into_one(self) -> None:
         opened = [b for b in self.claims if b.pods_placed]
         if len(opened) < 2 or len({id(b.pool) for b in opened}) > 1:
             return
         if not all(b.free for b in opened):
             return
-        one = merge(
+        one = into_one(
             opened[0].pool, opened, self.offers, serial=len(self.existing) + len(self.claims)
         )
         if one is not None:

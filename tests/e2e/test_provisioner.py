@@ -391,6 +391,47 @@ async def test_burst_of_five_gets_the_cheapest_packing_in_one_batch(tenant: Tena
     print(f"\n0->5 inflate: {len(nodes)} nodes, ${_cost(nodes):.3f}/h (cheapest {expected:.3f})")
 
 
+async def test_the_seed_burst_of_twelve_costs_the_optimum_in_one_pass(tenant: Tenant) -> None:
+    """12 x 1 cpu on c5.large/m5.large/m5.xlarge: 4 x m5.xlarge ($0.768/h) is the cheapest
+    packing, and the live cluster must end up there, from one batch, nothing launched twice."""
+    await tenant.create_nodeclass(zones=["us-east-1a", "us-east-1b", "us-east-1c"])
+    await tenant.start()
+    pool = tenant.pool_from_example("seed")
+    pool_name = pool["metadata"]["name"]
+    await tenant.create_pool(pool)
+    await tenant.deployment("inflate", 12)
+    await tenant.running("inflate", 12)
+    nodes = await tenant.nodes(pool_name)
+    claims = await tenant.claims(pool_name)
+    expected = _cheapest_packing(["c5.large", "m5.large", "m5.xlarge"], pods=12, cpu_millis=1000)
+    assert expected == pytest.approx(0.768)
+    assert _cost(nodes) == pytest.approx(expected)
+    assert len({c["metadata"]["annotations"][BATCH_ANNOTATION] for c in claims}) == 1
+    assert {c["metadata"]["name"] for c in claims} == {n["metadata"]["name"] for n in nodes}
+    # Nothing ties these pods to a zone: the nodes are spread over the NodeClass's zones.
+    zones = {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}
+    assert zones == {"us-east-1a", "us-east-1b", "us-east-1c"}
+
+
+async def test_five_pods_on_the_c_m_r_families_get_one_node(tenant: Tenant) -> None:
+    """Two c5.large and a c5.xlarge cost what one c5.2xlarge costs: the tie goes to one node."""
+    await tenant.create_nodeclass()
+    await tenant.start()
+    pool = tenant.pool_from_example("cmr")
+    pool["spec"]["template"]["spec"]["requirements"] = [
+        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m", "r"]},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+    ]
+    pool_name = pool["metadata"]["name"]
+    await tenant.create_pool(pool)
+    await tenant.deployment("inflate", 5)
+    pods = await tenant.running("inflate", 5)
+    nodes = await tenant.nodes(pool_name)
+    assert len(nodes) == 1
+    assert {p["spec"]["nodeName"] for p in pods} == {nodes[0]["metadata"]["name"]}
+
+
 # --- 3. limits are never exceeded ---------------------------------------------------------------
 
 
@@ -454,6 +495,22 @@ async def test_pool_limits_cap_what_is_launched(tenant: Tenant) -> None:
 
     await eventually(more_refused, within=60, what="every new pod refused for the limit")
     assert {c["metadata"]["name"] for c in await tenant.claims(pool_name)} == claims_before
+    waiting = [p for p in await tenant.pods("inflate") if not p["spec"].get("nodeName")]
+
+    async def pool_told() -> JSON | None:
+        items, _ = await tenant.api.list(EVENTS, "default")
+        for event in items:
+            if (
+                event["involvedObject"].get("name") == pool_name
+                and event.get("reason") == "LimitReached"
+                and event["message"] == f"limits left {len(waiting)} pending pods without a node"
+            ):
+                return dict(event)
+        return None
+
+    event = await eventually(pool_told, within=30, what="the NodePool's LimitReached Event")
+    assert event["type"] == "Warning"
+    assert event["involvedObject"]["kind"] == "NodePool"
 
 
 # --- 2. the right pool for a pod, and a pod no pool can fit -------------------------------------
@@ -832,3 +889,78 @@ async def test_deleting_a_managed_node_drains_it_through_its_nodeclaim(tenant: T
     (after,) = await tenant.running("api", 1)
     assert after["metadata"]["uid"] != pod["metadata"]["uid"]
     assert after["spec"]["nodeName"] != node
+
+
+# --- a pass launches every claim at once ----------------------------------------------------
+
+
+class RecordingApi(Api):
+    """The real API, with the order of NodeClaim and Event creates written down."""
+
+    def __init__(self, kube: client.ApiClient) -> None:
+        super().__init__(kube)
+        self.log: list[tuple[str, str]] = []
+        """("claim" | "nominated", "start" | "end"), in the order they happened."""
+        self.in_flight = 0
+        self.peak = 0
+
+    async def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        kind = ""
+        if resource == NODECLAIMS:
+            kind = "claim"
+        elif resource == EVENTS and obj.get("reason") == "Nominated":
+            kind = "nominated"
+        if not kind:
+            return await super().create(resource, obj, namespace)
+        self.log.append((kind, "start"))
+        if kind == "claim":
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().create(resource, obj, namespace)
+        finally:
+            if kind == "claim":
+                self.in_flight -= 1
+            self.log.append((kind, "end"))
+
+
+async def test_a_pass_creates_every_claim_before_it_tells_the_pods(
+    tenant: Tenant, kube: client.ApiClient
+) -> None:
+    # In-process, so the order of the controller's own API calls can be seen.
+    from provisioner.cloud.kwok import KwokProvider
+    from provisioner.controllers.manager import ProvisionerController, ProvisionerSettings
+
+    await tenant.create_nodeclass()
+    api = RecordingApi(kube)
+    settings = ProvisionerSettings(
+        batch_idle=1.0,
+        batch_max=5.0,
+        lease_namespace=tenant.namespace,
+        lease_name=tenant.lease,
+        identity=f"e2e-{tenant.id}",
+    )
+    controller = ProvisionerController(api, KwokProvider(api), settings)
+    controller.start()
+    try:
+        pool = tenant.pool_from_example("atonce")
+        pool_name = pool["metadata"]["name"]
+        await tenant.create_pool(pool)
+        await tenant.deployment("inflate", 12)
+
+        async def nominated() -> bool | None:
+            done = api.log.count(("nominated", "end"))
+            return True if done >= 12 else None
+
+        await eventually(nominated, within=90, what="12 Nominated Events posted")
+        claims = await tenant.claims(pool_name)
+    finally:
+        await controller.close()
+    assert len(claims) >= 2, "the pass needed a single claim: nothing to see"
+    # Up to the first Nominated Event, the first pass created all its claims, concurrently.
+    first_told = api.log.index(("nominated", "start"))
+    before = api.log[:first_told]
+    made = before.count(("claim", "end"))
+    assert made >= 2, f"Events before the pass's claims were all created: {api.log}"
+    assert before.count(("claim", "start")) == made
+    assert api.peak >= 2, "the claims of a pass were created one at a time"

@@ -115,3 +115,37 @@ def test_pods_selecting_a_label_of_the_pool_template_are_repacked_too() -> None:
     result = simulate(batch, nodepools=[pool], catalog=CATALOG)
     assert result.unschedulable == ()
     assert sorted(c.instance_types[0].name for c in result.new_claims) == ["m5.xlarge"] * 4
+
+
+CMR = {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m", "r"]}
+C5_M5_R5 = {
+    "key": "karpenter.k8s.aws/instance-family",
+    "operator": "In",
+    "values": ["c5", "m5", "r5"],
+}
+
+
+@pytest.mark.parametrize("family", [CMR, C5_M5_R5], ids=["c-m-r", "c5-m5-r5"])
+def test_at_equal_price_one_larger_node_beats_several_small_ones(family: dict[str, object]) -> None:
+    """5 x 1 cpu: two c5.large and a c5.xlarge cost what one c5.2xlarge costs; one node is one
+    daemonset overhead and one node to drain, so the tie goes to it (as Karpenter picks)."""
+    pool = nodepool(requirements=[ON_DEMAND, family])
+    batch = [pod(f"p-{i}", "1", "1Gi") for i in range(5)]
+    result = simulate(batch, nodepools=[pool], catalog=CATALOG)
+    assert len(result.new_claims) == 1
+    (claim,) = result.new_claims
+    assert len(claim.pods) == 5
+    reqs = pool.template_requirements()
+    allowed = [t.name for t in CATALOG.instance_types() if t.requirements.conflict(reqs) is None]
+    assert claim.price == pytest.approx(brute_force(batch, allowed))
+
+
+def test_a_merge_never_costs_more() -> None:
+    """5 x 1 cpu on the seed pool: m5.xlarge + 2 x c5.large ($0.362) stays three nodes, as
+    one node holding them all would cost more."""
+    pool = nodepool(requirements=[ON_DEMAND, types_in("c5.large", "m5.large", "m5.xlarge")])
+    result = simulate(
+        [pod(f"p-{i}", "1", "1Gi") for i in range(5)], nodepools=[pool], catalog=CATALOG
+    )
+    assert result.price == pytest.approx(0.362)
+    assert len(result.new_claims) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from provisioner.labels import HOSTNAME, ZONE
+from provisioner.labels import HOSTNAME, NODEPOOL, ZONE
 
 from ..builders import ON_DEMAND, node, nodepool, pod, pods, types_in
 from .support import ZONES_ABC, bound, names, run, zone_of
@@ -115,3 +115,19 @@ def test_hostname_affinity_follows_the_target_pod() -> None:
     assert result.unschedulable == ()
     [claim] = result.new_claims
     assert names(claim) == ["db", "sidecar"]
+
+
+def test_at_equal_price_unconstrained_claims_spread_over_the_pools_zones() -> None:
+    """Nothing ties these pods to a zone and on-demand costs the same in each: the claims go
+    to the zones where the pool has the fewest nodes (here one is already in us-east-1a)."""
+    pool = nodepool(requirements=[ON_DEMAND, types_in("c5.xlarge"), ZONES_ABC])
+    existing = node("n1", cpu="1", memory="1Gi", labels={NODEPOOL: "default", ZONE: "us-east-1a"})
+    result = run(pods("p", 3, "3", "1Gi"), [pool], nodes=[existing])
+    assert sorted(zone_of(c) for c in result.new_claims) == [
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+    ]
+    result = run(pods("p", 2, "3", "1Gi"), [pool], nodes=[existing])
+    assert sorted(zone_of(c) for c in result.new_claims) == ["us-east-1b", "us-east-1c"]
+    assert all(c.labels[ZONE] == zone_of(c) for c in result.new_claims)
