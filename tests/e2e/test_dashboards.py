@@ -37,10 +37,11 @@ from provisioner.objects import NODECLAIMS
 from tests.cluster.controlplane import REPO, ControlPlane
 from tests.e2e.test_disruption import FAST, _consolidating
 from tests.e2e.test_metrics_api import kubectl
-from tests.e2e.test_provisioner import UPDRAFT, Tenant, _scrape, crds, tenant
+from tests.e2e.test_provisioner import Tenant, _scrape, crds, tenant
 from tests.e2e.waiting import eventually
-from tests.servers.process import ServerProcess, free_port, http_ok
+from tests.servers.process import ServerProcess, free_port
 from tests.servers.prometheus import start_prometheus_with
+from tests.servers.updraft import standalone_serve
 
 __all__ = ["crds", "tenant"]
 
@@ -146,28 +147,12 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     )
     config = tmp_path / "sources.yaml"
     config.write_text(sources(upstream.port, free_port()))
-    process = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=3,
-        directory=tmp_path / "serve",
-        args=lambda ports, directory: [
-            "serve",
-            "--grpc-host=127.0.0.1",
-            f"--grpc-port={ports[0]}",
-            "--grpc-plaintext",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[1]}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports[2]}",
-            f"--cert-dir={directory / 'serving'}",
-            f"--standalone-config={config}",
-            "--insecure-no-auth",
-        ],
-    )
-    process.start()
     try:
-        process.wait_ready(lambda: http_ok(f"http://127.0.0.1:{process.ports[1]}/readyz"))
+        process = standalone_serve(config, tmp_path / "serve")
+    except BaseException:
+        upstream.stop()
+        raise
+    try:
         yield Serve(process, upstream, tmp_path / "serve")
     finally:
         process.stop()

@@ -33,7 +33,6 @@ from tests.cluster.controlplane import REPO, ControlPlane, binary_dir
 from tests.e2e.test_metrics_api import (
     APISERVICES,
     SYSTEM,
-    UPDRAFT,
     get_raw,
     https_ok,
     kubectl,
@@ -41,6 +40,7 @@ from tests.e2e.test_metrics_api import (
 )
 from tests.e2e.waiting import eventually
 from tests.servers.process import ServerProcess
+from tests.servers.updraft import UPDRAFT
 
 README = REPO / "README.md"
 MOUNT = "/var/run/serving-cert"

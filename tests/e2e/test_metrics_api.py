@@ -8,7 +8,6 @@ import asyncio
 import base64
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -34,8 +33,8 @@ from tests.e2e.manifests import body
 from tests.e2e.waiting import eventually
 from tests.servers.process import ServerProcess
 from tests.servers.prometheus import start_prometheus, start_pushgateway
+from tests.servers.updraft import UPDRAFT
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 SYSTEM = "updraft-system"
 EXTERNAL = "/apis/external.metrics.k8s.io/v1beta1"
 METRICSOURCES = Resource("updraft.io", "v1alpha1", "metricsources", namespaced=True)

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import itertools
 import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
@@ -32,8 +31,8 @@ from provisioner.objects import BATCH_ANNOTATION, NODECLAIMS, NODECLASSES, NODEP
 from tests.cluster.controlplane import REPO, ControlPlane, binary_dir
 from tests.e2e.waiting import eventually
 from tests.servers.process import ServerProcess, http_ok
+from tests.servers.updraft import UPDRAFT
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 EXAMPLE = REPO / "examples" / "nodepool-basic.yaml"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 TENANT_LABEL = "updraft.io/e2e-tenant"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from tests.cluster import pki
 from tests.servers.process import ServerProcess, http_ok
+from tests.servers.updraft import UPDRAFT, standalone_serve
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "standalone.yaml"
 CRON = {
@@ -36,27 +35,7 @@ CRON = {
 
 @pytest.fixture
 def updraft(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=3,
-        directory=tmp_path,
-        args=lambda ports, directory: [
-            "serve",
-            "--grpc-host=127.0.0.1",
-            f"--grpc-port={ports[0]}",
-            "--grpc-plaintext",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[1]}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ports[2]}",
-            f"--cert-dir={directory / 'serving'}",
-            f"--standalone-config={DEMO}",
-            "--insecure-no-auth",
-        ],
-    )
-    server.start()
-    server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[1]}/readyz"), what="ready")
+    server = standalone_serve(DEMO, tmp_path)
     yield server
     server.stop()
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.servers.process import ServerProcess, free_port, http_ok
+from tests.servers.updraft import UPDRAFT
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "standalone.yaml"
 PROVISIONER = ["provisioner", "--cloud-provider=kwok", "--metrics-port=0"]

@@ -4,10 +4,10 @@ one line per problem naming the file, the object and the field, and exit status 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
+from tests.servers.updraft import UPDRAFT
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(
     [*(REPO / "examples").glob("*.yaml"), *(REPO / "manifests/examples").glob("*.yaml")]

@@ -12,7 +12,6 @@ import asyncio
 import math
 import ssl
 import subprocess
-import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -45,6 +44,7 @@ from tests.integration.adapter.conftest import AdapterPKI, ClientFactory
 from tests.servers import ServerProcess
 from tests.servers.process import http_ok
 from tests.servers.prometheus import wait_prometheus
+from tests.servers.updraft import UPDRAFT
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,6 @@ PODS = GroupResource("pods")
 NAMESPACES = GroupResource("namespaces")
 INGRESSES = GroupResource("ingresses", "networking.k8s.io")
 EVERYTHING = parse_selector(None)
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 CUSTOM = "/apis/custom.metrics.k8s.io"
 
 PER_POD = [

@@ -5,7 +5,6 @@ serves, and gets the trigger's metric spec."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from adapter import ensure_self_signed
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from tests.servers.process import ServerProcess, http_ok
+from tests.servers.updraft import UPDRAFT
 
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "manifests" / "examples" / "keda-scaledobject.yaml"
 SERVICE = REPO / "manifests" / "base" / "service.yaml"

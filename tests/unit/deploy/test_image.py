@@ -13,7 +13,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from tests.servers.updraft import UPDRAFT
+
 REPO = Path(__file__).resolve().parents[3]
-UPDRAFT = str(Path(sys.executable).parent / "updraft")
 DEPLOYMENTS = ("manifests/base/deployment.yaml", "manifests/provisioner/deployment.yaml")
 
 
