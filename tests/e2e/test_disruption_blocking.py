@@ -19,7 +19,6 @@ from provisioner.objects import NODECLAIMS, NODEPOOLS, POOL_LABEL
 from tests.e2e.test_disruption import FAST, _consolidating
 from tests.e2e.test_provisioner import (
     DISRUPTED,
-    PDBS,
     Tenant,
     _claim_and_node_gone,
     _condition,
@@ -228,16 +227,7 @@ async def test_a_pdb_and_do_not_disrupt_pods_keep_their_nodes_and_lose_no_pod(
     pool = _only(_consolidating(tenant, "guard", after="5s"), "m5.large")
     name = pool["metadata"]["name"]
     await tenant.create_pool(pool)
-    await tenant.api.create(
-        PDBS,
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": {"name": "guard"},
-            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "guarded"}}},
-        },
-        tenant.namespace,
-    )
+    await tenant.pdb_allowing_none("guard", app="guarded")
     for app, marks in PROTECTED.items():
         await tenant.deployment(app, 1, pod_annotations=marks)
     await tenant.deployment("control", 1, pod_annotations=LAST)

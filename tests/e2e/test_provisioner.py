@@ -206,6 +206,12 @@ class Tenant:
                 spec[key] = value
         return spec
 
+    async def pdb_allowing_none(self, name: str, *, app: str) -> None:
+        """A PodDisruptionBudget with `maxUnavailable: 0` over the pods labelled `app`."""
+        spec = {"maxUnavailable": 0, "selector": {"matchLabels": {"app": app}}}
+        pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name}}
+        await self.api.create(PDBS, {**pdb, "spec": spec}, self.namespace)
+
     async def deployment(
         self,
         name: str,
@@ -737,16 +743,7 @@ async def test_a_pdb_blocks_the_drain_until_the_termination_grace_period(tenant:
     pool = await _start_pool(tenant, "pdb", terminationGracePeriod="30s")
     await tenant.deployment("guarded", 1)
     (pod,) = await tenant.running("guarded", 1)
-    await tenant.api.create(
-        PDBS,
-        {
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": {"name": "guard"},
-            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "guarded"}}},
-        },
-        tenant.namespace,
-    )
+    await tenant.pdb_allowing_none("guard", app="guarded")
     node = pod["spec"]["nodeName"]
     (claim,) = [c["metadata"]["name"] for c in await tenant.claims(pool)]
     (claim_obj,) = await tenant.claims(pool)
