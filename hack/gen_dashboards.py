@@ -243,6 +243,19 @@ PROVISIONER = Dashboard(
             "currencyUSD",
         ),
         Panel(
+            "NodeClaims by pool",
+            "Each NodePool's NodeClaims not being deleted, launched or not.",
+            f"max by (nodepool) (updraft_provisioner_nodepool_nodeclaims{{{NS}}})",
+            "{{nodepool}}",
+        ),
+        Panel(
+            "Cost by pool",
+            "USD per hour of each NodePool's launched NodeClaims not being deleted.",
+            f"max by (nodepool) (updraft_provisioner_nodepool_cost_per_hour{{{NS}}})",
+            "{{nodepool}}",
+            "currencyUSD",
+        ),
+        Panel(
             "Provisioning batches by outcome",
             "Batches per second that created NodeClaims (created) or not (none: nothing fits, "
             "or a pool is at its limits).",

@@ -83,6 +83,8 @@ class Lifecycle:
         self._launching: dict[str, asyncio.Task[None]] = {}
         self._reported: set[tuple[str, str]] = set()
         """(name, resourceVersion) of the malformed NodeClaims already reported."""
+        self._pools: set[str] = set()
+        """The NodePools whose per-pool series the last tick set."""
 
     async def close(self) -> None:
         tasks = list(self._launching.values())
@@ -110,6 +112,9 @@ class Lifecycle:
         }
         counts = dict.fromkeys(_PHASES, 0)
         cost = 0.0
+        # Every NodePool that exists reads its count (0 too); a deleted one's series goes.
+        pool_claims = {ObjectMeta.of(p).name: 0 for p in self._state.nodepools.store.values()}
+        pool_cost = dict.fromkeys(pool_claims, 0.0)
         for claim in claims.values():
             try:
                 await self._reconcile(claim, nodes)
@@ -117,11 +122,23 @@ class Lifecycle:
                 log.warning("NodeClaim %s: %s; retrying", claim.name, e)
             current = phase(claim)
             counts[current] += 1
-            if current != "Terminating" and claim.is_true("Launched"):
+            if current == "Terminating":
+                continue
+            pool = claim.pool or ""
+            pool_claims[pool] = pool_claims.get(pool, 0) + 1
+            if claim.is_true("Launched"):
                 cost += claim.price
+                pool_cost[pool] = pool_cost.get(pool, 0.0) + claim.price
         for name, count in counts.items():
             metrics.NODECLAIMS.labels(name).set(count)
         metrics.LAUNCHED_COST.set(round(cost, 6))
+        for name, count in pool_claims.items():
+            metrics.NODEPOOL_NODES.labels(name).set(count)
+            metrics.NODEPOOL_COST.labels(name).set(round(pool_cost.get(name, 0.0), 6))
+        for name in self._pools - pool_claims.keys():
+            metrics.NODEPOOL_NODES.remove(name)
+            metrics.NODEPOOL_COST.remove(name)
+        self._pools = set(pool_claims)
 
     async def _reconcile(self, claim: NodeClaimView, nodes: Mapping[str, JSON]) -> None:
         name = claim.name

@@ -20,6 +20,8 @@ __all__ = [
     "LEADER",
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
+    "NODEPOOL_COST",
+    "NODEPOOL_NODES",
     "NODES_DISRUPTED",
     "PASS_DURATION",
     "PENDING_PODS",
@@ -56,6 +58,18 @@ NODECLAIMS = Gauge(
 LAUNCHED_COST = Gauge(
     "updraft_provisioner_launched_cost_per_hour",
     "USD per hour of every launched NodeClaim's offering, summed.",
+    registry=REGISTRY,
+)
+NODEPOOL_NODES = Gauge(
+    "updraft_provisioner_nodepool_nodeclaims",
+    "NodeClaims of each NodePool not being deleted, launched or not.",
+    ["nodepool"],
+    registry=REGISTRY,
+)
+NODEPOOL_COST = Gauge(
+    "updraft_provisioner_nodepool_cost_per_hour",
+    "USD per hour of each NodePool's launched NodeClaims not being deleted, summed.",
+    ["nodepool"],
     registry=REGISTRY,
 )
 BATCHES = Counter(

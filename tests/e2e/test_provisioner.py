@@ -389,6 +389,11 @@ async def test_burst_of_five_gets_the_cheapest_packing_in_one_batch(tenant: Tena
     metrics = await eventually(cost_reported, within=15, what="launched cost on /metrics")
     assert metrics['updraft_provisioner_batches_total{outcome="created"}'] == 1
     assert metrics['updraft_provisioner_nodeclaims{phase="Initialized"}'] == len(nodes)
+    by_pool = f'{{nodepool="{pool_name}"}}'
+    assert metrics[f"updraft_provisioner_nodepool_nodeclaims{by_pool}"] == len(nodes)
+    assert metrics[f"updraft_provisioner_nodepool_cost_per_hour{by_pool}"] == pytest.approx(
+        expected
+    )
     # Only the provisioner's own series (and the process's): no cache, adapter or gRPC ones.
     foreign = ("updraft_scaler_", "updraft_adapter_", "updraft_grpc_")
     assert [name for name in metrics if name.startswith(foreign)] == []
