@@ -249,6 +249,13 @@ PROVISIONER = Dashboard(
             "{{nodepool}}",
         ),
         Panel(
+            "Pods left out by pool limits",
+            "Pending pods the last pass left without a node only because of a NodePool's "
+            "spec.limits.",
+            f"max by (nodepool) (updraft_provisioner_nodepool_limited_pods{{{NS}}})",
+            "{{nodepool}}",
+        ),
+        Panel(
             "Cost by pool",
             "USD per hour of each NodePool's launched NodeClaims not being deleted.",
             f"max by (nodepool) (updraft_provisioner_nodepool_cost_per_hour{{{NS}}})",

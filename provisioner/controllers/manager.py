@@ -213,7 +213,7 @@ class ProvisionerController:
     async def _resync_loop(self) -> None:
         while True:
             await asyncio.sleep(self._settings.resync)
-            if self.provisioning.pending():
+            if self.provisioning.refresh_pending():
                 self._batcher.trigger(("resync", asyncio.get_running_loop().time()))
 
     async def _reconcile_loop(self) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "NODECLAIMS",
     "NODECLAIMS_CREATED",
     "NODEPOOL_COST",
+    "NODEPOOL_LIMITED_PODS",
     "NODEPOOL_NODES",
     "NODES_DISRUPTED",
     "PASS_DURATION",
@@ -34,7 +35,8 @@ REGISTRY = CollectorRegistry()
 
 PENDING_PODS = Gauge(
     "updraft_provisioner_pending_pods",
-    "Pods the scheduler marked Unschedulable, seen by the last provisioning pass.",
+    "Pods the scheduler marked Unschedulable and the provisioner would place, now (set by each "
+    "provisioning pass and every resync).",
     registry=REGISTRY,
 )
 SCHEDULING_DURATION = Histogram(
@@ -69,6 +71,13 @@ NODEPOOL_NODES = Gauge(
 NODEPOOL_COST = Gauge(
     "updraft_provisioner_nodepool_cost_per_hour",
     "USD per hour of each NodePool's launched NodeClaims not being deleted, summed.",
+    ["nodepool"],
+    registry=REGISTRY,
+)
+NODEPOOL_LIMITED_PODS = Gauge(
+    "updraft_provisioner_nodepool_limited_pods",
+    "Pending pods the last provisioning pass left without a node only because of each "
+    "NodePool's spec.limits (0 once no pod is pending).",
     ["nodepool"],
     registry=REGISTRY,
 )

@@ -187,15 +187,26 @@ class Provisioning:
         self._told = EventSeries(api, component=COMPONENT, interval=event_repeat)
         """An Event per change of what we say about a pod, refreshed every ``event_repeat``
         seconds while it stays true (not one per pass, not one that expires)."""
+        self._limited: set[str] = set()
+        """The NodePools whose limited-pods series the last pass set."""
 
     def pending(self) -> list[JSON]:
         return [p for p in self._state.pods.store.values() if is_provisionable(p)]
 
+    def refresh_pending(self) -> list[JSON]:
+        """The pending pods, with the gauges counting them made current: between passes pods
+        get nodes and, with none left pending, no pass runs to say so."""
+        raw = self.pending()
+        metrics.PENDING_PODS.set(len(raw))
+        if not raw:
+            for name in self._limited:
+                metrics.NODEPOOL_LIMITED_PODS.labels(name).set(0)
+        return raw
+
     async def run_pass(self) -> SimulationResult | None:
         """Provision for the pods pending now; returns what the simulation decided."""
         began = time.perf_counter()
-        raw = self.pending()
-        metrics.PENDING_PODS.set(len(raw))
+        raw = self.refresh_pending()
         if not raw:
             return None
         pods: list[Pod] = []
@@ -257,7 +268,13 @@ class Provisioning:
                         f"no NodePool can run this pod: {reason}",
                     )
                 )
-        for name, left_out in _left_out_by_limits(result, by_pool).items():
+        limited = _left_out_by_limits(result, by_pool)
+        for name in by_pool:
+            metrics.NODEPOOL_LIMITED_PODS.labels(name).set(limited.get(name, 0))
+        for name in self._limited - by_pool.keys():
+            metrics.NODEPOOL_LIMITED_PODS.remove(name)
+        self._limited = set(by_pool)
+        for name, left_out in limited.items():
             pool_obj = by_pool[name]
             told.append(
                 self._told.record(

@@ -521,6 +521,16 @@ async def test_pool_limits_cap_what_is_launched(tenant: Tenant) -> None:
     event = await eventually(pool_told, within=30, what="the NodePool's LimitReached Event")
     assert event["type"] == "Warning"
     assert event["involvedObject"]["kind"] == "NodePool"
+    # The same count on /metrics, and back to 0 once nothing is pending (no pass runs then).
+    limited = f'updraft_provisioner_nodepool_limited_pods{{nodepool="{pool_name}"}}'
+
+    async def limited_is(count: int) -> bool | None:
+        metrics = await asyncio.to_thread(_scrape, tenant.metrics_port)
+        return True if metrics.get(limited) == count else None
+
+    await eventually(lambda: limited_is(len(waiting)), within=30, what=f"{limited} counted")
+    await tenant.scale("inflate", 0)
+    await eventually(lambda: limited_is(0), within=60, what=f"{limited} back to 0")
 
 
 # --- 2. the right pool for a pod, and a pod no pool can fit -------------------------------------
