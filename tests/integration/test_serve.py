@@ -19,8 +19,8 @@ import pytest
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
 from tests.cluster import pki
-from tests.servers.process import ServerProcess, http_ok
-from tests.servers.updraft import UPDRAFT, standalone_serve
+from tests.servers.process import ServerProcess
+from tests.servers.updraft import UPDRAFT, grpc_serve, standalone_serve
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "standalone.yaml"
@@ -207,25 +207,8 @@ def test_the_log_is_only_json_lines_even_when_grpc_core_complains(tmp_path: Path
     pair = pki.issue(
         ca, tmp_path, "grpc", common_name="localhost", dns_names=("localhost",), server=True
     )
-    server = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=2,
-        directory=tmp_path,
-        args=lambda ports, _: [
-            "serve",
-            "--grpc-host=127.0.0.1",
-            f"--grpc-port={ports[0]}",
-            f"--grpc-tls-cert={pair.cert}",
-            f"--grpc-tls-key={pair.key}",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[1]}",
-            "--secure-port=0",
-        ],
-    )
-    server.start()
+    server = grpc_serve(tmp_path, tls=(pair.cert, pair.key))
     try:
-        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[1]}/readyz"))
         # Plaintext HTTP/2 to the TLS port: gRPC's C core reports the failed handshake itself.
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", server.ports[0]), timeout=5) as s:

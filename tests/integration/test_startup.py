@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.process import ServerProcess, free_port, http_ok
-from tests.servers.updraft import UPDRAFT
+from tests.servers.process import free_port
+from tests.servers.updraft import UPDRAFT, grpc_serve
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "standalone.yaml"
@@ -100,24 +100,8 @@ current-context: dead
 
 
 def test_a_second_serve_on_the_same_grpc_port_exits_2(tmp_path: Path) -> None:
-    first = ServerProcess(
-        name="updraft-first",
-        binary=UPDRAFT,
-        ports=2,
-        directory=tmp_path / "first",
-        args=lambda ports, _: [
-            "serve",
-            "--grpc-host=127.0.0.1",
-            f"--grpc-port={ports[0]}",
-            "--grpc-plaintext",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[1]}",
-            "--secure-port=0",
-        ],
-    )
-    first.start()
+    first = grpc_serve(tmp_path / "first", name="updraft-first")
     try:
-        first.wait_ready(lambda: http_ok(f"http://127.0.0.1:{first.ports[1]}/readyz"))
         line = fails_with_one_line(
             [
                 "serve",

@@ -16,8 +16,8 @@ import yaml
 from adapter import ensure_self_signed
 from keda._pb import externalscaler_pb2 as pb
 from keda._pb import externalscaler_pb2_grpc as pb_grpc
-from tests.servers.process import ServerProcess, http_ok
-from tests.servers.updraft import UPDRAFT
+from tests.servers.process import ServerProcess
+from tests.servers.updraft import grpc_serve
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "manifests" / "examples" / "keda-scaledobject.yaml"
@@ -42,24 +42,7 @@ def deployed(tmp_path: Path) -> Iterator[ServerProcess]:
     [deployment] = _docs(DEPLOYMENT)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert "--grpc-tls-cert=/var/run/serving-cert/tls.crt" in container["args"]
-    server = ServerProcess(
-        name="updraft",
-        binary=UPDRAFT,
-        ports=2,
-        directory=tmp_path,
-        args=lambda ports, _: [
-            "serve",
-            "--grpc-host=127.0.0.1",
-            f"--grpc-port={ports[0]}",
-            f"--grpc-tls-cert={pair.cert_file}",
-            f"--grpc-tls-key={pair.key_file}",
-            "--metrics-host=127.0.0.1",
-            f"--metrics-port={ports[1]}",
-            "--secure-port=0",
-        ],
-    )
-    server.start()
-    server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{server.ports[1]}/readyz"))
+    server = grpc_serve(tmp_path, tls=(pair.cert_file, pair.key_file))
     yield server
     server.stop()
 
