@@ -118,8 +118,9 @@ def issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + _VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
+    if usages:  # cryptography 51 refuses an empty list: no extension is "any usage"
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     if sans:
