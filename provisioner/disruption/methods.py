@@ -23,7 +23,9 @@ this order by ``decide`` (the first that yields a command wins):
   are windows of the candidates sorted by their pods' memory per CPU (similar shapes pack
   together into the type that suits them), two to ``REBALANCE_MAX`` nodes within the pool's
   Underutilized budget, ranked by what they could save by a fractional packing (the cheapest
-  cover of their pods' CPU and memory by the pool's types, a lower bound); the best
+  cover of their pods' CPU and memory by the pool's types, a lower bound; a group whose cover
+  takes more nodes than the growth allows is left out, as a fresh packing would launch that
+  many, as on a catalog of burstable types holding three pods each); the best
   ``REBALANCE_TRIES`` are simulated and the first valid one wins. Every command lowers the
   fleet's $/h, so the methods still reach a fixed point.
 
@@ -43,6 +45,7 @@ yet either. Pure: no I/O.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -356,10 +359,16 @@ def _rebalanced(
     return Command(REBALANCE, UNDERUTILIZED, tuple(candidates), cut, savings=price - floor)
 
 
-def _cover(points: Sequence[tuple[float, float, float]], cpu: float, mem: float) -> float:
+def _cover(
+    points: Sequence[tuple[float, float, float]], cpu: float, mem: float
+) -> tuple[float, float]:
     """The fractional lower bound on covering ``cpu`` and ``mem`` with ``points`` (each a
-    type's (cpu, memory, price)): the cheapest single type, or mix of two, scaled freely."""
-    best = min(p * max(cpu / c, mem / m) for c, m, p in points)
+    type's (cpu, memory, price)): the cheapest single type, or mix of two, scaled freely; as
+    (USD/h, how many nodes of those types that is)."""
+    best = (math.inf, 0.0)
+    for c, m, p in points:
+        share = max(cpu / c, mem / m)
+        best = min(best, (p * share, share))
     for i, (c1, m1, p1) in enumerate(points):
         for c2, m2, p2 in points[i + 1 :]:
             det = c1 * m2 - c2 * m1
@@ -368,7 +377,7 @@ def _cover(points: Sequence[tuple[float, float, float]], cpu: float, mem: float)
             x1 = (cpu * m2 - c2 * mem) / det
             x2 = (c1 * mem - cpu * m1) / det
             if x1 >= 0 and x2 >= 0:
-                best = min(best, x1 * p1 + x2 * p2)
+                best = min(best, (x1 * p1 + x2 * p2, x1 + x2))
     return best
 
 
@@ -421,8 +430,9 @@ def rebalance(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> 
             for i in range(len(members) - size + 1):
                 group = members[i : i + size]
                 price = sum(c.price for c in group)
-                bound = _cover(points, sum(cpu[i : i + size]), sum(mem[i : i + size]))
-                if bound < price * (1 - REBALANCE_MIN_SAVING):
+                bound, nodes = _cover(points, sum(cpu[i : i + size]), sum(mem[i : i + size]))
+                # More nodes than the growth allows: a fresh packing would launch those.
+                if bound < price * (1 - REBALANCE_MIN_SAVING) and nodes <= REBALANCE_GROWTH * size:
                     ranked.append((bound - price, tuple(c.name for c in group), group))
     ranked.sort(key=lambda r: (r[0], r[1]))
     for _, _, group in ranked[:REBALANCE_TRIES]:

@@ -41,7 +41,7 @@ def _grid_bound(points: list[tuple[float, float, float]], cpu: float, mem: float
 
 @pytest.mark.parametrize(("cpu", "mem"), [(10.0, 10.0), (10.0, 30.0), (3.0, 60.0), (20.0, 45.0)])
 def test_the_cover_bound_is_the_cheapest_fractional_mix(cpu: float, mem: float) -> None:
-    bound = methods._cover(POINTS, cpu, mem)
+    bound, _ = methods._cover(POINTS, cpu, mem)
     assert bound == pytest.approx(_grid_bound(POINTS, cpu, mem), rel=0.01)
     assert bound <= min(p * max(cpu / c, mem / m) for c, m, p in POINTS) + 1e-9
 
