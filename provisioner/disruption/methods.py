@@ -11,12 +11,29 @@ this order by ``decide`` (the first that yields a command wins):
 - ``multi_node``: consolidatable candidates sorted by savings ratio (price / (1 + eviction
   cost), Karpenter's order), budget filtered, the first 100; a binary search for the longest
   prefix (at least 2) that is valid;
-- ``single_node``: the first valid single candidate in the same order.
+- ``single_node``: the first valid single candidate in the same order;
+- ``rebalance`` (Updraft's own, tried when Karpenter's methods find nothing): a few
+  candidates of one pool replaced by the new NodeClaims a fresh provisioning of their pods
+  would launch, when those cost at least ``REBALANCE_MIN_SAVING`` less at worst-case launch
+  prices (and number at most ``REBALANCE_GROWTH`` times the nodes they replace). Karpenter's
+  methods only ever swap nodes for one node, so a fleet can settle where every node is full on
+  one resource (CPU-full general-purpose nodes with idle memory) several percent over what a
+  fresh packing of the same pods costs: no node can shrink alone and no prefix fits one new
+  node, but two such nodes' pods fit a compute node and a smaller general-purpose one. Groups
+  are windows of the candidates sorted by their pods' memory per CPU (similar shapes pack
+  together into the type that suits them), two to ``REBALANCE_MAX`` nodes within the pool's
+  Underutilized budget, ranked by what they could save by a fractional packing (the cheapest
+  cover of their pods' CPU and memory by the pool's types, a lower bound; a group whose cover
+  takes more nodes than the growth allows is left out, as a fresh packing would launch that
+  many, as on a catalog of burstable types holding three pods each); the best
+  ``REBALANCE_TRIES`` are simulated and the first valid one wins. Every command lowers the
+  fleet's $/h, so the methods still reach a fixed point.
 
 ``budget_blocks`` tells why a candidate no method may consider now is held by its budgets.
 
 A consolidation is valid when, with the candidates removed and their pods pending, every pod
-fits, none onto a node not Initialized yet, and at most one new NodeClaim is needed
+fits, none onto a node not Initialized yet, and (rebalance aside, see above) at most one new
+NodeClaim is needed
 (single-node consolidation asks the simulation for one claim holding all of a node's free pods
 rather than several cheaper ones: a node is swapped for one node): none means DELETE, one
 means REPLACE if an option's worst-case launch price costs strictly less than the candidates
@@ -28,6 +45,7 @@ yet either. Pure: no I/O.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,6 +61,7 @@ __all__ = [
     "DRIFT",
     "EMPTINESS",
     "MULTI_NODE",
+    "REBALANCE",
     "SINGLE_NODE",
     "Cluster",
     "Command",
@@ -54,6 +73,7 @@ __all__ = [
     "emptiness",
     "moves",
     "multi_node",
+    "rebalance",
     "single_node",
     "worst_case_price",
 ]
@@ -62,6 +82,17 @@ EMPTINESS = "emptiness"
 DRIFT = "drift"
 MULTI_NODE = "multi-node consolidation"
 SINGLE_NODE = "single-node consolidation"
+REBALANCE = "rebalance"
+REBALANCE_MAX = 6
+"""The most nodes one rebalance replaces (fewer where the budget leaves less room)."""
+REBALANCE_GROWTH = 2
+"""A rebalance launches at most this many nodes per node it replaces: a fresh packing of two
+nodes' pods may be three smaller, cheaper nodes, never a spray of tiny ones."""
+REBALANCE_TRIES = 6
+"""Groups a pass simulates: the rest of the ranking waits for the next pass."""
+REBALANCE_MIN_SAVING = 0.02
+"""The share of its nodes' price a rebalance must save: it moves every pod of several nodes,
+so a saving within the noise of spot prices is not worth the churn."""
 MULTI_NODE_MAX = 100
 """Karpenter's bound on one multi-node command: the binary search stays ~7 simulations."""
 SETTLING_TAINT = Taint("updraft.io/settling")
@@ -268,9 +299,11 @@ def consolidation(
     if booting is not None:
         pod, node = booting
         return NoCommand(f"pod {pod.key} would move to {node}, not initialized yet")
+    price = sum(c.price for c in candidates)
+    if method == REBALANCE and result.new_claims:
+        return _rebalanced(candidates, result.new_claims, price)
     if len(result.new_claims) > 1:
         return NoCommand(f"its pods would need {len(result.new_claims)} new nodes")
-    price = sum(c.price for c in candidates)
     if not result.new_claims:
         return Command(method, UNDERUTILIZED, tuple(candidates), savings=price)
     plan = result.new_claims[0]
@@ -286,6 +319,127 @@ def consolidation(
         plan, instance_types=tuple(t for _, t in cheaper), price=cheaper[0][0]
     )
     return Command(method, UNDERUTILIZED, tuple(candidates), (plan,), savings=price - cheaper[0][0])
+
+
+def _rebalanced(
+    candidates: Sequence[Candidate], plans: Sequence[NodeClaimPlan], price: float
+) -> Command | NoCommand:
+    """A rebalance of ``candidates`` onto ``plans`` (at most ``REBALANCE_GROWTH`` per
+    candidate), each plan's options cut to the types that keep the worst case of them all
+    ``REBALANCE_MIN_SAVING`` under ``price``."""
+    if len(plans) > len(candidates) * REBALANCE_GROWTH:
+        return NoCommand(f"its pods would need {len(plans)} new nodes, more than it has")
+    worst = []
+    for plan in plans:
+        prices = [
+            (w, t)
+            for t in plan.instance_types
+            if (w := worst_case_price(t, plan.requirements)) is not None
+        ]
+        if not prices:
+            return NoCommand(f"no type of {plan.name} has an offering to launch")
+        prices.sort(key=lambda pair: pair[0])
+        worst.append(prices)
+    bound = price * (1 - REBALANCE_MIN_SAVING)
+    floor = sum(prices[0][0] for prices in worst)
+    if floor > bound:
+        return NoCommand(
+            f"fresh nodes for its pods would cost ${floor:.4g}/h, not "
+            f"{REBALANCE_MIN_SAVING:.0%} less than ${price:.4g}/h"
+        )
+    slack = (bound - floor) / len(plans)
+    cut = tuple(
+        dataclasses.replace(
+            plan,
+            instance_types=tuple(t for w, t in prices if w <= prices[0][0] + slack),
+            price=prices[0][0],
+        )
+        for plan, prices in zip(plans, worst, strict=True)
+    )
+    return Command(REBALANCE, UNDERUTILIZED, tuple(candidates), cut, savings=price - floor)
+
+
+def _cover(
+    points: Sequence[tuple[float, float, float]], cpu: float, mem: float
+) -> tuple[float, float]:
+    """The fractional lower bound on covering ``cpu`` and ``mem`` with ``points`` (each a
+    type's (cpu, memory, price)): the cheapest single type, or mix of two, scaled freely; as
+    (USD/h, how many nodes of those types that is)."""
+    best = (math.inf, 0.0)
+    for c, m, p in points:
+        share = max(cpu / c, mem / m)
+        best = min(best, (p * share, share))
+    for i, (c1, m1, p1) in enumerate(points):
+        for c2, m2, p2 in points[i + 1 :]:
+            det = c1 * m2 - c2 * m1
+            if det == 0:
+                continue
+            x1 = (cpu * m2 - c2 * mem) / det
+            x2 = (c1 * mem - cpu * m1) / det
+            if x1 >= 0 and x2 >= 0:
+                best = min(best, (x1 * p1 + x2 * p2, x1 + x2))
+    return best
+
+
+def _unit_points(pool: NodePool, catalog: Catalog) -> list[tuple[float, float, float]]:
+    """(cpu, memory, price) of ``pool``'s types at their cheapest offering, cut to those no
+    other type beats on both price per CPU and price per byte."""
+    reqs = pool.template_requirements()
+    units = []
+    for itype in catalog.instance_types(pool.kubelet):
+        alloc = itype.allocatable
+        if alloc.cpu <= 0 or alloc.memory <= 0 or itype.requirements.conflict(reqs) is not None:
+            continue
+        offering = itype.cheapest(reqs)
+        if offering is not None:
+            units.append((alloc.cpu, alloc.memory, offering.price))
+    units.sort(key=lambda u: u[2] / u[0])
+    kept: list[tuple[float, float, float]] = []
+    for u in units:  # cheapest per CPU first: keep a type only if it is cheaper per byte
+        if not kept or u[2] / u[1] < kept[-1][2] / kept[-1][1]:
+            kept.append(u)
+    return kept
+
+
+def _shape(c: Candidate) -> float:
+    cpu = sum(p.requests.cpu for p in c.pods)
+    return sum(p.requests.memory for p in c.pods) / cpu if cpu else float("inf")
+
+
+def rebalance(candidates: Sequence[Candidate], room: Room, cluster: Cluster) -> Command | None:
+    """The first valid of the ``REBALANCE_TRIES`` groups a fractional packing says save most
+    (see the module docstring)."""
+    pools = {p.name: p for p in cluster.nodepools}
+    ranked: list[tuple[float, tuple[str, ...], list[Candidate]]] = []
+    by_pool: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        if c.consolidatable and c.policy.consolidates_underutilized and c.pods:
+            by_pool.setdefault(c.pool, []).append(c)
+    for name, members in sorted(by_pool.items()):
+        most = min(REBALANCE_MAX, room.get((name, UNDERUTILIZED), 0), len(members))
+        pool = pools.get(name)
+        if most < 2 or pool is None:
+            continue
+        points = _unit_points(pool, cluster.catalog)
+        if not points:
+            continue
+        members.sort(key=lambda c: (_shape(c), c.name))
+        cpu = [float(sum(p.requests.cpu for p in c.pods)) for c in members]
+        mem = [float(sum(p.requests.memory for p in c.pods)) for c in members]
+        for size in range(2, most + 1):
+            for i in range(len(members) - size + 1):
+                group = members[i : i + size]
+                price = sum(c.price for c in group)
+                bound, nodes = _cover(points, sum(cpu[i : i + size]), sum(mem[i : i + size]))
+                # More nodes than the growth allows: a fresh packing would launch those.
+                if bound < price * (1 - REBALANCE_MIN_SAVING) and nodes <= REBALANCE_GROWTH * size:
+                    ranked.append((bound - price, tuple(c.name for c in group), group))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    for _, _, group in ranked[:REBALANCE_TRIES]:
+        found = consolidation(cluster, group, REBALANCE)
+        if isinstance(found, Command):
+            return found
+    return None
 
 
 def _ordered(candidates: Sequence[Candidate], room: Room) -> list[Candidate]:
@@ -339,4 +493,6 @@ def decide(
     if command is not None:
         return command, why
     command, more = single_node(candidates, room, cluster)
+    if command is None:
+        command = rebalance(candidates, room, cluster)
     return command, {**why, **more}

@@ -78,6 +78,29 @@ def holding(
     return None
 
 
+_COMPATIBLE: dict[tuple[int, Requirements], tuple[Sequence[InstanceType], list[InstanceType]]] = {}
+"""(id of a pool's type list, requirements) -> (that list, the types in it with no conflict and
+an available offering the requirements admit). The list is shared by every simulation over
+the same catalog and pool (``pools``), and types are immutable, so the answer holds across
+simulations: a disruption pass asks the same few requirements hundreds of times. The list is
+kept so its id cannot be reused while remembered."""
+_COMPATIBLE_MAX = 1024
+
+
+def _compatible_types(types: Sequence[InstanceType], reqs: Requirements) -> list[InstanceType]:
+    key = (id(types), reqs)
+    hit = _COMPATIBLE.get(key)
+    if hit is not None and hit[0] is types:
+        return hit[1]
+    found = [
+        t for t in types if t.requirements.conflict(reqs) is None and t.cheapest(reqs) is not None
+    ]
+    if len(_COMPATIBLE) >= _COMPATIBLE_MAX:
+        _COMPATIBLE.clear()
+    _COMPATIBLE[key] = (types, found)
+    return found
+
+
 class Offerings:
     """Cached answers about types and prices, per pool and requirements."""
 
@@ -133,7 +156,7 @@ class Offerings:
         key = (entry.index, reqs)
         hit = self.compat_cache.get(key)
         if hit is None:
-            hit = [self.fit(entry, t) for t in entry.types if self.type_ok(t, reqs)]
+            hit = [self.fit(entry, t) for t in _compatible_types(entry.types, reqs)]
             self.compat_cache[key] = hit
         return hit
 

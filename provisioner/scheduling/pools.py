@@ -167,15 +167,17 @@ _ALLOWED_MAX = 256
 
 
 def _allowed(types: tuple[InstanceType, ...], reqs: Requirements) -> list[InstanceType]:
+    """The types ``reqs`` allow, as one list shared by every simulation over the same catalog
+    and pool (never mutated: ``offerings`` keys its own cross-simulation memo on it)."""
     key = (id(types), reqs)
     hit = _ALLOWED.get(key)
     if hit is not None and hit[0] is types:
-        return list(hit[1])
+        return hit[1]
     allowed = [t for t in types if t.requirements.conflict(reqs) is None]
     if len(_ALLOWED) >= _ALLOWED_MAX:
         _ALLOWED.clear()
     _ALLOWED[key] = (types, allowed)
-    return list(allowed)
+    return allowed
 
 
 def pools(nodepools: Sequence[NodePool], catalog: Catalog, daemonsets: Sequence[Pod]) -> list[Pool]:

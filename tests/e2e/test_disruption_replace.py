@@ -19,8 +19,12 @@ import pytest
 
 from kits import cancel_and_wait, parse_rfc3339
 from kube import JSON, NODES, PODS, Api, ObjectMeta, Resource
-from provisioner.controllers.orchestration import REPLACES_ANNOTATION
-from provisioner.objects import NODECLAIMS, NODECLASSES, NODEPOOLS
+from provisioner.controllers.orchestration import (
+    COMMAND_ANNOTATION,
+    REASON_ANNOTATION,
+    REPLACES_ANNOTATION,
+)
+from provisioner.objects import NODECLAIMS, NODECLASSES, NODEPOOLS, disrupted_taints
 from tests.e2e.test_disruption import FAST, _consolidating
 from tests.e2e.test_provisioner import (
     DISRUPTED,
@@ -457,6 +461,44 @@ async def test_killed_mid_replace_restarts_to_the_right_end_state(tenant: Tenant
         assert all(_tainted(s.obj) for s in versions[since:] if s.type != "DELETED")
     finally:
         await timeline.stop()
+
+
+async def test_killed_after_the_taint_before_any_replacement_rolls_back(tenant: Tenant) -> None:
+    """The third crash point: a command had annotated its candidate and tainted the node, and
+    the process died before it created a replacement (the state is written here as such a
+    process leaves it; the window between the two calls is too short to hit with a signal).
+    The restarted provisioner rolls the command back: the taint and the command's
+    annotations come off, no replacement is launched, and the pod never leaves its node."""
+    tenant.flags = FAST
+    await tenant.create_nodeclass()
+    process = await tenant.start()
+    pool = _pool(tenant, "half")
+    await tenant.create_pool(pool)
+    await _deploy(tenant, "app", "half")
+    (pod,) = await tenant.running("app", 1)
+    claim = await _only_claim(tenant, pool)
+    name, node = ObjectMeta.of(claim).name, str(claim["status"]["nodeName"])
+    process.kill()
+    marks = {COMMAND_ANNOTATION: "killed-before-replacing", REASON_ANNOTATION: "Underutilized"}
+    await tenant.api.patch(NODECLAIMS, name, {"metadata": {"annotations": marks}})
+    taints = disrupted_taints(await tenant.api.get(NODES, node), present=True)
+    await tenant.api.patch(NODES, node, {"spec": {"taints": taints}})
+
+    await tenant.start()  # waits for the killed process's lease to expire
+
+    async def rolled_back() -> JSON | None:
+        obj = await tenant.api.get(NODECLAIMS, name)
+        left = set(marks) & set(ObjectMeta.of(obj).annotations)
+        untainted = not _tainted(await tenant.api.get(NODES, node))
+        return obj if untainted and not left else None
+
+    await eventually(rolled_back, within=60, what=f"{name}'s half-made command rolled back")
+    claims = await tenant.claims(pool["metadata"]["name"])
+    assert [ObjectMeta.of(c).name for c in claims] == [name], "a replacement was launched"
+    assert not _deleting(claims[0])
+    (after,) = await tenant.running("app", 1)
+    assert ObjectMeta.of(after).uid == ObjectMeta.of(pod).uid, "the pod was moved"
+    assert after["spec"]["nodeName"] == node
 
 
 async def _settled(t: Tenant, timeline: Timeline, pool: str, *, claim: str, itype: str) -> None:
