@@ -102,10 +102,12 @@ def percentile(values: Iterable[float], q: float) -> float:
 def interval_peaks(
     points: Iterable[tuple[float, float]], *, start: float, interval: float
 ) -> list[float]:
-    """The highest value in each ``interval`` (counted from ``start``) that has a point."""
+    """The highest value in each ``interval`` (counted from ``start``) that has a point.
+    Intervals are closed on the right, as a step's value covers the step before it: the
+    point at ``start + interval`` is the first interval's."""
     peaks: dict[int, float] = {}
     for at, value in points:
-        index = math.floor((at - start) / interval)
+        index = math.ceil(round((at - start) / interval, 9)) - 1
         if index not in peaks or value > peaks[index]:
             peaks[index] = value
     return [peaks[i] for i in sorted(peaks)]

@@ -39,8 +39,9 @@ def test_percentile_refuses_no_samples_and_bad_q() -> None:
 
 
 def test_interval_peaks_take_the_highest_point_of_each_interval() -> None:
-    points = [(10.0, 5.0), (50.0, 9.0), (99.0, 1.0), (100.0, 3.0), (150.0, 2.0), (310.0, 8.0)]
-    assert interval_peaks(points, start=0.0, interval=100.0) == [9.0, 3.0, 8.0]
+    points = [(10.0, 5.0), (50.0, 9.0), (100.0, 10.0), (150.0, 2.0), (310.0, 8.0)]
+    # (0, 100], (100, 200], (300, 400]: the point at 100 closes the first interval.
+    assert interval_peaks(points, start=0.0, interval=100.0) == [10.0, 2.0, 8.0]
 
 
 def test_cpu_is_the_percentile_plus_the_margin_rounded_up_to_millicores() -> None:
