@@ -32,7 +32,7 @@ from provisioner import Catalog, InvalidFieldError, pod_from_k8s, pod_from_templ
 from provisioner.objects import DAEMONSETS, NODECLASSES, NODEPOOLS, validate_nodepool
 from tests.cluster.controlplane import KWOK_ANNOTATION, REPO, ControlPlane, binary_dir
 from tests.e2e.waiting import eventually
-from tests.servers.process import ServerProcess, free_port
+from tests.servers.process import ServerProcess, free_port, require_binary
 from tests.servers.prometheus import start_prometheus_with
 from tests.servers.updraft import UPDRAFT
 from updraft.recommend.workloads import DEPLOYMENTS, STATEFULSETS
@@ -318,7 +318,7 @@ def backfilled(tmp_path: Path) -> Iterator[Callable[[Day], ServerProcess]]:
         series.write_text(day.openmetrics())
         done = subprocess.run(
             [
-                "promtool",
+                require_binary("promtool"),
                 "tsdb",
                 "create-blocks-from",
                 "openmetrics",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kube import JSON, PODS, Api, Resource
+from kube import JSON, PODS, Api, NotFoundError, Resource
 from provisioner import parse_quantity
 from provisioner.objects import DAEMONSETS, NODECLASSES, NODEPOOLS
 
@@ -99,6 +99,14 @@ async def _list(api: Api, resource: Resource, namespace: str | None) -> list[JSO
     return items
 
 
+async def _list_if_served(api: Api, resource: Resource) -> list[JSON]:
+    """Updraft's own kinds: a cluster without the CRDs has none (and nothing to simulate)."""
+    try:
+        return await _list(api, resource, None)
+    except NotFoundError:
+        return []
+
+
 async def read_cluster(api: Api, *, namespace: str | None) -> Cluster:
     """The cluster as ``recommend`` needs it; workloads only in ``namespace`` when given (the
     simulation always packs every namespace's pods)."""
@@ -144,10 +152,10 @@ async def read_cluster(api: Api, *, namespace: str | None) -> Cluster:
         pods=packed,
         owner=owner,
         daemonsets=await _list(api, DAEMONSETS, None),
-        nodepools=await _list(api, NODEPOOLS, None),
+        nodepools=await _list_if_served(api, NODEPOOLS),
         nodeclasses={
             str((c.get("metadata") or {}).get("name")): c
-            for c in await _list(api, NODECLASSES, None)
+            for c in await _list_if_served(api, NODECLASSES)
         },
     )
 
