@@ -1,8 +1,8 @@
 """The recommendation report: usage history and the cluster in, one report out, in three forms.
 
 Owns attributing each container's history to its workload (a pod that is gone is still its
-Deployment's when its name is that of one of the Deployment's ReplicaSets plus a suffix, or a
-StatefulSet's name plus an ordinal), one ``sizing.recommend`` per workload container, one
+Deployment's when it is named ``<deployment>-<pod-template-hash>-<suffix>``, or its
+StatefulSet's when named after it plus an ordinal), one ``sizing.recommend`` per workload container, one
 simulation per re-sized workload and one with every workload re-sized, and printing: a table,
 JSON, and YAML a user can apply (``kubectl apply --server-side``): one partial
 Deployment/StatefulSet per changed workload holding only its containers' resources.
@@ -45,6 +45,12 @@ __all__ = [
 ]
 
 _STS_POD = re.compile(r"^(?P<name>.+)-\d+$")
+_DEPLOYMENT_POD = re.compile(
+    r"^(?P<name>.+)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$"
+)
+"""<deployment>-<pod-template-hash>-<suffix>: both drawn from the alphabet the apiserver's
+name generator and the hash's encoding use (no vowels, no 0, 1, 3), which a CronJob's Job
+(``<name>-<minutes since the epoch>``) rarely matches."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +104,16 @@ def _owner_of(cluster: Cluster) -> Callable[[str, str], WorkloadKey | None]:
         (w.namespace, w.name): w.key for w in cluster.workloads.values() if w.kind == "StatefulSet"
     }
 
+    live = {(str(p["metadata"].get("namespace")), str(p["metadata"]["name"])) for p in cluster.pods}
+
     def owner(namespace: str, pod: str) -> WorkloadKey | None:
         if (namespace, pod) in by_pod:
             return by_pod[(namespace, pod)]
-        replicaset = pod.rpartition("-")[0]
-        deployment = replicaset.rpartition("-")[0]
-        if (namespace, deployment) in deployments:
-            return deployments[(namespace, deployment)]
+        if (namespace, pod) in live:
+            return None  # a pod of something else (a Job, a bare pod)
+        match = _DEPLOYMENT_POD.match(pod)
+        if match is not None and (namespace, match["name"]) in deployments:
+            return deployments[(namespace, match["name"])]
         match = _STS_POD.match(pod)
         if match is not None and (namespace, match["name"]) in statefulsets:
             return statefulsets[(namespace, match["name"])]

@@ -86,6 +86,8 @@ def _history() -> History:
     history.cpu[("shop", "db-1", "app")] = [(60.0, 0.05)]
     history.memory[("shop", "db-1", "app")] = [(60.0, 100 * MIB)]
     history.cpu[("other", "stray-1", "app")] = [(60.0, 9.0)]
+    # A CronJob's pod is no Deployment's, even with a Deployment of that name.
+    history.cpu[("shop", "web-29430720-x7k2p", "app")] = [(60.0, 9.0)]
     return history
 
 
