@@ -29,7 +29,7 @@ from scalers.metadata import KEDA_EXTERNAL_KEYS, MetadataReader
 from scalers.nats_jetstream import NatsJetStreamConfig, NatsJetStreamScaler
 from scalers.postgresql import PostgresConfig, PostgresScaler
 from scalers.prometheus import PrometheusConfig, PrometheusScaler
-from scalers.prometheus_client import PrometheusAuth, PrometheusClient
+from scalers.prometheus_client import PrometheusAuth, PrometheusClient, RangeSeries
 from scalers.rabbitmq import RabbitMQConfig, RabbitMQScaler
 from scalers.redis_connection import RedisConnection
 from scalers.redis_lists import RedisListConfig, RedisListScaler
@@ -68,6 +68,7 @@ __all__ = [
     "PrometheusScaler",
     "RabbitMQConfig",
     "RabbitMQScaler",
+    "RangeSeries",
     "RedisConnection",
     "RedisListConfig",
     "RedisListScaler",

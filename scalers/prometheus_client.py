@@ -1,7 +1,8 @@
 """``PrometheusClient``: the one way Updraft talks to Prometheus's HTTP API.
 
-Used by the ``prometheus`` scaler (one number per trigger) and by the adapter's custom-metrics
-provider (discovery through ``/api/v1/series`` and a vector per request). It owns the request
+Used by the ``prometheus`` scaler (one number per trigger), by the adapter's custom-metrics
+provider (discovery through ``/api/v1/series`` and a vector per request) and by ``updraft
+recommend`` (usage history through range queries). It owns the request
 (auth headers, custom headers, TLS through the shared ``SessionPool``, a total timeout) and the
 decoding of every answer into data or into the ``scalers`` error tree, once for both callers:
 
@@ -34,9 +35,11 @@ from scalers.sessions import SessionLease, SessionPool, TlsMaterial
 __all__ = [
     "PrometheusAuth",
     "PrometheusClient",
+    "RangeSeries",
     "Sample",
     "decode_answer",
     "instant_samples",
+    "range_series",
 ]
 
 _ERROR_TEXT_MAX = 300
@@ -87,6 +90,15 @@ class Sample:
     at: float
     """Unix seconds of the evaluation."""
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSeries:
+    """One series of a range query's matrix: its labels and its (Unix seconds, value) points
+    in time order."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
 
 
 def _error_text(body: bytes) -> str:
@@ -163,6 +175,30 @@ def instant_samples(data: Any, *, what: str, scalar: bool = False) -> list[Sampl
     raise BadResultError(f"{what}: {reason}", reason=reason)
 
 
+def range_series(data: Any, *, what: str) -> list[RangeSeries]:
+    """The series of a range query's ``data`` (a matrix); any other result type is a
+    ``BadResultError``."""
+    if not isinstance(data, dict):
+        raise _bad(what, "answer has no data")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind != "matrix" or not isinstance(result, list):
+        reason = f"result type {kind!r}; expected a range vector (matrix)"
+        raise BadResultError(f"{what}: {reason}", reason=reason)
+    out = []
+    for element in result:
+        labels = element.get("metric", {}) if isinstance(element, dict) else None
+        values = element.get("values") if isinstance(element, dict) else None
+        if not isinstance(labels, dict) or not isinstance(values, list):
+            raise _bad(what, "malformed matrix element")
+        out.append(
+            RangeSeries(
+                labels={str(k): str(v) for k, v in labels.items()},
+                points=tuple(_pair(pair, what) for pair in values),
+            )
+        )
+    return out
+
+
 class PrometheusClient:
     """Queries one Prometheus (``url`` may carry a path prefix) through a pooled session.
 
@@ -237,6 +273,21 @@ class PrometheusClient:
         """An instant query (evaluated at Prometheus's now): its samples."""
         data = await self.get("/api/v1/query", [("query", query), *params], what=what)
         return instant_samples(data, what=what, scalar=scalar)
+
+    async def query_range(
+        self, query: str, *, start: float, end: float, step: float, what: str
+    ) -> list[RangeSeries]:
+        """A range query evaluated at ``start``, ``start + step``, ... up to ``end`` (Unix
+        seconds): its series. Prometheus refuses more than 11,000 points per series; keeping
+        under that is the caller's (chunk long ranges)."""
+        params = [
+            ("query", query),
+            ("start", f"{start:.3f}"),
+            ("end", f"{end:.3f}"),
+            ("step", f"{step:g}"),
+        ]
+        data = await self.get("/api/v1/query_range", params, what=what)
+        return range_series(data, what=what)
 
     async def series(self, match: str, *, start: float, what: str) -> list[Mapping[str, Any]]:
         """The label sets of the series ``match`` selects that have samples since ``start``."""

@@ -5,6 +5,8 @@ updraft serve        the metrics API (aggregated external/custom metrics) and th
 updraft provisioner  the node provisioner (NodePools -> NodeClaims -> nodes)
 updraft validate     check Updraft objects in YAML files offline
 updraft certs        the metrics API's serving certificate, without cert-manager
+updraft recommend    container requests from Prometheus usage history, and the nodes and $/h
+                     they would save (a report; nothing is changed)
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import argparse
 import asyncio
 import math
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
 from keda import GrpcSettings, TlsFiles
-from kits import format_duration, parse_duration
+from kits import format_duration, parse_duration, parse_rfc3339
 from kube import ConnectSettings, LeaderSettings
+from provisioner import QuantityError, to_millis, to_units
 from provisioner.controllers import DisruptionSettings, ProvisionerSettings
 from updraft import __version__, certs, logs
 from updraft.process import METRICS_HOST, METRICS_PORT, StartupError
 from updraft.provision import CLOUD_PROVIDERS, provisioner_settings, run_provisioner
+from updraft.recommend import OUTPUTS, RecommendSettings, SizingPolicy, UsageQuery, run_recommend
 from updraft.serve import AdapterSettings, PrometheusAuthFiles, ServeSettings, serve
 from updraft.validate import validate
 
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("files", nargs="+", type=Path, metavar="FILE")
     certs.add_parser(commands)
+    _add_recommend(commands)
     return parser
 
 
@@ -168,10 +174,12 @@ def _require_files(parser: argparse.ArgumentParser, paths: dict[str, Path | None
             parser.error(f"{flag}: {path} is not a readable file")
 
 
-def _add_prometheus_auth(s: argparse.ArgumentParser) -> None:
-    p = s.add_argument_group(
-        "custom metrics Prometheus (with --custom-metrics-config; secrets from files only)"
-    )
+def _add_prometheus_auth(
+    s: argparse.ArgumentParser,
+    title: str = "custom metrics Prometheus (with --custom-metrics-config; secrets from files "
+    "only)",
+) -> None:
+    p = s.add_argument_group(title)
     p.add_argument("--prometheus-bearer-token-file", type=Path, help="send this bearer token")
     p.add_argument("--prometheus-username", help="basic auth user name")
     p.add_argument(
@@ -197,8 +205,12 @@ def _add_prometheus_auth(s: argparse.ArgumentParser) -> None:
 
 
 def _prometheus_auth(
-    args: argparse.Namespace, parser: argparse.ArgumentParser
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    *,
+    needs: str | None = "--custom-metrics-config",
 ) -> PrometheusAuthFiles:
+    """The Prometheus auth flags' files; ``needs``: the flag without which they mean nothing."""
     files = {
         "--prometheus-bearer-token-file": args.prometheus_bearer_token_file,
         "--prometheus-password-file": args.prometheus_password_file,
@@ -216,8 +228,8 @@ def _prometheus_auth(
         given.append("--prometheus-header")
     if args.prometheus_insecure_skip_verify:
         given.append("--prometheus-insecure-skip-verify")
-    if given and args.custom_metrics_config is None:
-        parser.error(f"{given[0]} configures the Prometheus of --custom-metrics-config; give it")
+    if given and needs is not None and getattr(args, needs.lstrip("-").replace("-", "_")) is None:
+        parser.error(f"{given[0]} configures the Prometheus of {needs}; give it")
     if args.prometheus_bearer_token_file is not None and args.prometheus_username is not None:
         parser.error("--prometheus-bearer-token-file and --prometheus-username exclude each other")
     if args.prometheus_password_file is not None and args.prometheus_username is None:
@@ -419,6 +431,206 @@ def _add_duration(
     )
 
 
+_DEFAULT_POLICY = SizingPolicy()
+
+
+def _fraction(text: str) -> float:
+    """A percentile flag: a number in (0, 1] (0.9 is the 90th percentile)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1] (0.9: the 90th)")
+    return value
+
+
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction >= 0 (0.15: 15 %)")
+    return value
+
+
+def _span(text: str) -> float:
+    """A positive duration; also in days (``7d``), as Prometheus writes them."""
+    days = text[:-1]
+    value = int(days) * 86400.0 if text.endswith("d") and days.isdigit() else _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration (1m, 24h, 7d)")
+    return value
+
+
+def _moment(text: str) -> float:
+    try:
+        return parse_rfc3339(text).timestamp()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _millis(text: str) -> int:
+    try:
+        return to_millis(text, field="cpu")
+    except QuantityError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a CPU quantity (25m, 0.5, 2)") from None
+
+
+def _bytes(text: str) -> int:
+    try:
+        return to_units(text, field="memory")
+    except QuantityError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a memory quantity (250Mi, 1Gi)"
+        ) from None
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def _add_recommend(commands: argparse._SubParsersAction[_Parser]) -> None:
+    r = commands.add_parser(
+        "recommend",
+        help="recommend container requests from Prometheus usage history, with the nodes and "
+        "$/h they would save (the VPA recommender's defaults; a report, nothing is changed)",
+    )
+    r.add_argument(
+        "--prometheus-url",
+        type=_url,
+        required=True,
+        help="the Prometheus holding cAdvisor's container_* series",
+    )
+    _add_duration(
+        r,
+        "--prometheus-timeout",
+        default=RecommendSettings.prometheus_timeout,
+        help="per range query",
+    )
+    r.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="the cluster (default: $KUBECONFIG, else the pod's service account)",
+    )
+    _add_apiserver_wait(r)
+    r.add_argument(
+        "-n",
+        "--namespace",
+        help="recommend for this namespace's workloads only (default: all; the simulation "
+        "always packs every namespace's pods)",
+    )
+    r.add_argument("-o", "--output", choices=OUTPUTS, default="table", help="default: %(default)s")
+    w = r.add_argument_group("window")
+    w.add_argument("--window", type=_span, default=7 * 86400.0, help="how far back (default: 7d)")
+    w.add_argument("--end", type=_moment, help="RFC 3339 end of the window (default: now)")
+    w.add_argument(
+        "--step",
+        type=_span,
+        default=60.0,
+        help="one sample per container per step (default: 1m, the recommender's interval)",
+    )
+    w.add_argument(
+        "--rate-window",
+        type=_span,
+        default=300.0,
+        help="the CPU counter's rate() range; at least two scrape intervals (default: 5m)",
+    )
+    w.add_argument(
+        "--chunk",
+        type=_span,
+        default=86400.0,
+        help="window per range query, at most 11000 steps (default: 24h)",
+    )
+    w.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="a progress line on stderr; auto: when stderr is a terminal (default: auto)",
+    )
+    p = r.add_argument_group("sizing (defaults: the Vertical Pod Autoscaler recommender's)")
+    p.add_argument(
+        "--cpu-percentile",
+        type=_fraction,
+        default=_DEFAULT_POLICY.cpu_percentile,
+        help="of the CPU usage samples (default: %(default)s)",
+    )
+    p.add_argument(
+        "--memory-percentile",
+        type=_fraction,
+        default=_DEFAULT_POLICY.memory_percentile,
+        help="of the per-interval memory peaks (default: %(default)s)",
+    )
+    p.add_argument(
+        "--memory-interval",
+        type=_span,
+        default=_DEFAULT_POLICY.memory_interval,
+        help="one memory peak per container per interval (default: 24h)",
+    )
+    p.add_argument(
+        "--margin",
+        type=_margin,
+        default=_DEFAULT_POLICY.margin,
+        help="fraction added to CPU and memory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-cpu",
+        type=_millis,
+        default=_DEFAULT_POLICY.min_cpu_millis,
+        help="floor per pod, split over its containers (default: 25m)",
+    )
+    p.add_argument(
+        "--min-memory",
+        type=_bytes,
+        default=_DEFAULT_POLICY.min_memory_bytes,
+        help="floor per pod, split over its containers (default: 250Mi)",
+    )
+    _add_prometheus_auth(r, "Prometheus auth (secrets from files only)")
+
+
+def recommend_settings(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> RecommendSettings:
+    """Settings from the parsed `updraft recommend` flags; a bad one exits 2 naming it."""
+    if args.chunk < args.step:
+        parser.error("--chunk must be at least --step")
+    if args.window < args.step:
+        parser.error("--window must be at least --step")
+    if args.memory_interval < args.step:
+        parser.error("--memory-interval must be at least --step")
+    _require_files(parser, {"--kubeconfig": args.kubeconfig})
+    end = args.end if args.end is not None else time.time()
+    progress = {"always": True, "never": False}.get(args.progress, sys.stderr.isatty())
+    return RecommendSettings(
+        prometheus_url=args.prometheus_url,
+        query=UsageQuery(
+            start=end - args.window,
+            end=end,
+            step=args.step,
+            rate_window=args.rate_window,
+            chunk=args.chunk,
+            namespace=args.namespace,
+        ),
+        policy=SizingPolicy(
+            cpu_percentile=args.cpu_percentile,
+            memory_percentile=args.memory_percentile,
+            memory_interval=args.memory_interval,
+            margin=args.margin,
+            min_cpu_millis=args.min_cpu,
+            min_memory_bytes=args.min_memory,
+        ),
+        output=args.output,
+        kubeconfig=args.kubeconfig,
+        connect=ConnectSettings(wait=args.apiserver_wait),
+        prometheus_auth=_prometheus_auth(args, parser, needs=None),
+        prometheus_timeout=args.prometheus_timeout,
+        progress=progress,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -450,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     elif args.command == "certs":
         return certs.run(args)
+    elif args.command == "recommend":
+        return run_recommend(recommend_settings(args, parser))
     return 0
 
 

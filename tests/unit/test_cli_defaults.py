@@ -8,9 +8,10 @@ from adapter.server import DEFAULT_PORT
 from keda import GrpcSettings
 from kube import LeaderSettings
 from provisioner.controllers.manager import ProvisionerSettings
-from updraft.cli import build_parser
+from updraft.cli import build_parser, recommend_settings
 from updraft.process import METRICS_HOST, METRICS_PORT
 from updraft.provision import provisioner_settings
+from updraft.recommend import SizingPolicy
 from updraft.serve import AdapterSettings
 
 
@@ -59,3 +60,17 @@ def test_help_shows_the_defaults_as_a_user_types_them(capsys: pytest.CaptureFixt
     assert "then (default: 15m)" in text
     assert "batching window (default: 1s)" in text
     assert "(default: 8080)" in text
+
+
+def test_recommend_defaults_are_the_sizing_policy_defaults() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["recommend", "--prometheus-url=http://127.0.0.1:9090"])
+    settings = recommend_settings(args, parser)
+    assert settings.policy == SizingPolicy()
+    assert settings.query.end - settings.query.start == 7 * 86400
+    assert (settings.query.step, settings.query.rate_window, settings.query.chunk) == (
+        60.0,
+        300.0,
+        86400.0,
+    )
+    assert settings.output == "table"

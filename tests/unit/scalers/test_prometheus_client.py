@@ -9,7 +9,7 @@ import pytest
 from adapter.prometheus_custom import unavailable
 from scalers import AuthError, BadResponseError, BadResultError, UpstreamError
 from scalers.prometheus import read_result
-from scalers.prometheus_client import PrometheusAuth, decode_answer, instant_samples
+from scalers.prometheus_client import PrometheusAuth, decode_answer, instant_samples, range_series
 
 WHAT = "q"
 WHERE = "Prometheus at http://p:9090"
@@ -120,3 +120,18 @@ def test_auth_headers_in_keda_order_and_never_shown() -> None:
     assert "k" not in repr(auth).replace("unsafe_ssl", "").replace("redacted", "")
     basic = PrometheusAuth.build(basic=("me", "pw"))
     assert basic.headers == (("Authorization", "Basic bWU6cHc="),)
+
+
+def test_a_range_answer_is_its_series_and_anything_else_a_bad_result() -> None:
+    data = {
+        "resultType": "matrix",
+        "result": [{"metric": {"pod": "a"}, "values": [[60, "0.5"], [120.5, "NaN"]]}],
+    }
+    (series,) = range_series(data, what=WHAT)
+    assert series.labels == {"pod": "a"}
+    assert series.points[0] == (60.0, 0.5)
+    assert series.points[1][0] == 120.5
+    with pytest.raises(BadResultError, match="expected a range vector"):
+        range_series({"resultType": "vector", "result": []}, what=WHAT)
+    with pytest.raises(BadResponseError, match="malformed matrix element"):
+        range_series({"resultType": "matrix", "result": [{"metric": {}}]}, what=WHAT)
