@@ -2,9 +2,9 @@
 
 Owns attributing each container's history to its workload (a pod that is gone is still its
 Deployment's when it is named ``<deployment>-<pod-template-hash>-<suffix>``, or its
-StatefulSet's when named after it plus an ordinal), one ``sizing.recommend`` per workload container, one
-simulation per re-sized workload and one with every workload re-sized, and printing: a table,
-JSON, and YAML a user can apply (``kubectl apply --server-side``): one partial
+StatefulSet's when named after it plus an ordinal), one ``sizing.recommend`` per workload
+container, one simulation per re-sized workload and one with every workload re-sized, and
+printing: a table, JSON, and YAML a user can apply (``kubectl apply --server-side``): one partial
 Deployment/StatefulSet per changed workload holding only its containers' resources.
 """
 
