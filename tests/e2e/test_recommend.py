@@ -30,7 +30,8 @@ from kits import format_rfc3339
 from kube import JSON, NODES, PODS, Api, NotFoundError
 from provisioner import Catalog, InvalidFieldError, pod_from_k8s, pod_from_template, simulate
 from provisioner.objects import DAEMONSETS, NODECLASSES, NODEPOOLS, validate_nodepool
-from tests.cluster.controlplane import KWOK_ANNOTATION, REPO, ControlPlane, binary_dir
+from tests.cluster.controlplane import KWOK_ANNOTATION, REPO, ControlPlane
+from tests.e2e.test_provisioner import _kubectl
 from tests.e2e.waiting import eventually
 from tests.servers.process import ServerProcess, free_port, require_binary
 from tests.servers.prometheus import start_prometheus_with
@@ -43,17 +44,6 @@ MIB = 2**20
 DAY = 86400
 SCRAPE = 15
 """Seconds between the synthetic samples (a kubelet scraped every 15 s)."""
-
-
-def _kubectl(cp: ControlPlane, *args: str) -> str:
-    done = subprocess.run(
-        [str(binary_dir() / "kubectl"), f"--kubeconfig={cp.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

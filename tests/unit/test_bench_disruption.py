@@ -11,22 +11,28 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_disruption_bench_runs_tiny() -> None:
+def run_disruption_bench(*args: str) -> dict[str, Any]:
+    """``python -m bench.disruption ARGS`` as `make bench` runs it; its JSON report."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.disruption", "--nodes", "4", "--pods-per-node", "3",
-         "--repeat", "1"],
+        [sys.executable, "-m", "bench.disruption", *args],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
-    )  # fmt: skip
-    report = json.loads(out.stdout)
+    )
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def test_the_disruption_bench_runs_tiny() -> None:
+    report = run_disruption_bench("--nodes", "4", "--pods-per-node", "3", "--repeat", "1")
     assert report["benchmark"] == "disruption"
     assert report["nodes"] == 4
     assert report["pods"] == 12

@@ -8,18 +8,13 @@ on-demand c/m/r, each holding twice its pods' requests, consolidated to the fixe
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from provisioner.disruption import methods
 from tests.unit.provisioner.disruption.support import World, pool_json, unlimited
+from tests.unit.test_bench_disruption import run_disruption_bench
 
-REPO = Path(__file__).resolve().parents[4]
 POINTS = [(4.0, 8.0, 0.17), (4.0, 16.0, 0.192), (4.0, 32.0, 0.252), (8.0, 16.0, 0.34)]
 """(cpu, memory, price) of c5/m5/r5.xlarge-like and c5.2xlarge-like types."""
 
@@ -70,17 +65,8 @@ def test_no_rebalance_when_the_fleet_is_already_packed_as_fresh() -> None:
 
 
 def test_rebalance_takes_the_bench_fleet_to_within_five_percent_of_fresh() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.disruption", "--nodes", "40", "--pools",
-         "c-m-r-on-demand", "--repeat", "1"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )  # fmt: skip
-    (cost,) = json.loads(out.stdout)["cost"]
+    report = run_disruption_bench("--nodes", "40", "--pools", "c-m-r-on-demand", "--repeat", "1")
+    (cost,) = report["cost"]
     assert cost["fixed_point"]
     assert cost["commands"].get("rebalance: replace", 0) > 0
     assert cost["ratio_to_fresh"] <= 1.05
